@@ -1,0 +1,156 @@
+"""The ``geoseg`` command line. Every command is a thin call into the modules."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import traceback
+
+import click
+
+from geoseg import __version__
+from geoseg.errors import GeosegError
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _bands(ctx, param, value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        bands = [int(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter("give 1-based band numbers separated by commas, e.g. 1,2,3") from None
+    if any(b < 1 for b in bands):
+        raise click.BadParameter("band numbers start at 1")
+    return bands
+
+
+def _creation_options(ctx, param, values: tuple[str, ...]) -> dict:
+    options = {}
+    for item in values:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE")
+        options[key.lower()] = val
+    return options
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="geoseg")
+@click.option("-v", "--verbose", is_flag=True, help="Say more (device, model, timings) and show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Extract building footprints from georeferenced aerial and satellite scenes."""
+    ctx.obj = {"verbose": verbose}
+
+
+@cli.command()
+@click.argument("scene", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-o", "--output", required=True, help="Building polygons; format from the extension (.gpkg, .geojson, .fgb, .shp).")
+@click.option("--raster", help="Also write the building probability (uint8 0-255, tiled GeoTIFF on the scene's grid).")
+@click.option("--preview", help="Also write a PNG quick-look with the outlines over the scene.")
+@click.option("-m", "--model", help="Model name (see 'geoseg models') or weights file. Default: the shipped building model.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where the model runs; auto prefers a GPU.")
+@click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's.")
+@click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Building probability cut. Default: the model card's.")
+@click.option("--bands", callback=_bands, help="Scene bands to use, 1-based, in the model's order (e.g. 3,2,1); one band is replicated.")
+@click.option("--simplify", type=click.FloatRange(min=0), help="Simplification tolerance in metres. Default: one pixel.")
+@click.option("--min-area", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Drop buildings smaller than this many square metres.")
+@click.option("--fill-holes", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Fill holes smaller than this many square metres.")
+@click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for --raster (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
+@click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary on stdout.")
+@click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary line.")
+@click.pass_context
+def predict(ctx, scene, output, raster, preview, model, device, tile_size, overlap, batch_size, threshold, bands,
+            simplify, min_area, fill_holes, creation_options, overwrite, as_json, progress_mode, quiet):
+    """Find the buildings in SCENE and write them to OUTPUT.
+
+    \b
+    Example:
+      geoseg predict scene.tif -o buildings.gpkg --raster probability.tif
+    """
+    from geoseg.pipeline import predict as run
+    from geoseg.progress import reporter
+    from geoseg.vectorize import Shaping
+
+    if overlap is not None and tile_size is not None and overlap >= tile_size:
+        raise click.BadParameter(f"{overlap} is not smaller than --tile-size {tile_size}", param_hint="--overlap")
+    report = reporter(progress_mode, quiet)
+    try:
+        summary = run(
+            scene, output, raster=raster, preview=preview, model=model, device=device, tile_size=tile_size,
+            overlap=overlap, batch_size=batch_size, threshold=threshold, bands=bands,
+            shaping=Shaping(simplify_m=simplify, min_area_m2=min_area, fill_holes_m2=fill_holes),
+            overwrite=overwrite, creation_options=creation_options, progress=report,
+        )
+    finally:
+        report.close()
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet:
+        click.echo(
+            f"{summary['buildings']} buildings -> {summary['output']} "
+            f"({summary['width']}x{summary['height']} px, {summary['seconds']:.1f} s, "
+            f"{summary['megapixels_per_second']:.2f} MP/s on {summary['device']}, model {summary['model']})"
+        )
+    if ctx.obj["verbose"]:
+        click.echo(json.dumps(summary, indent=2), err=True)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Entry point: one line per failure, exit 1 (failed), 2 (usage) or 130 (interrupted)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("geoseg: interrupted; no output was written", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("geoseg: interrupted; no output was written", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except GeosegError as exc:
+        click.echo(f"geoseg: error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    except Exception as exc:  # a bug or an environment failure: one line unless --verbose
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"geoseg: error: {type(exc).__name__}: {exc} (run with --verbose for details)", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", multiple=True, help="Training folder (images/ + masks/); repeatable. Default: the config's.")
+@click.option("-o", "--output", default="model.safetensors", show_default=True, help="Where the best model goes.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the config's number of epochs.")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False), help="Continue from a .ckpt file.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
+def train(config, data, output, epochs, resume, device):
+    """Train the model a CONFIG (YAML) describes; keep the best by validation IoU."""
+    from pathlib import Path
+
+    from geoseg.inference import choose_device
+    from geoseg.train.config import load_config
+    from geoseg.train.loop import train as run
+
+    cfg = load_config(config, list(data) or None)
+    result = run(cfg, Path(output), Path(resume) if resume else None, str(choose_device(device)), epochs,
+                 log=lambda line: click.echo(line, err=True))
+    click.echo(json.dumps(result))

@@ -1,0 +1,49 @@
+"""Weights on disk: safetensors with the model card in the header metadata. Never unpickles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from geoseg.atomic import atomic_output
+from geoseg.errors import GeosegError
+from geoseg.models.base import SegmentationNet
+from geoseg.models.card import ModelCard
+
+CARD_KEY = "geoseg.card"
+
+
+def save(model: SegmentationNet, card: ModelCard, path: str | Path, overwrite: bool = True) -> None:
+    """Write ``model``'s weights and ``card`` to a safetensors file, atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        save_file(tensors, str(tmp), metadata={CARD_KEY: card.to_json(), "format": "pt"})
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """The card of a geoseg weights file, without loading the weights."""
+    with _open(path) as f:
+        metadata = f.metadata() or {}
+    if CARD_KEY not in metadata:
+        raise GeosegError(f"{path} is a safetensors file but not a geoseg model (it has no model card)")
+    return ModelCard.from_json(metadata[CARD_KEY])
+
+
+def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCard]:
+    """The tensors and card of a geoseg weights file."""
+    card = read_card(path)
+    with _open(path) as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, card
+
+
+def _open(path: str | Path):
+    path = Path(path)
+    if not path.is_file():
+        raise GeosegError(f"model file {path} does not exist")
+    try:
+        return safe_open(str(path), framework="pt")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise GeosegError(f"{path} is not a geoseg model: not a readable safetensors file ({exc})") from None

@@ -1,0 +1,106 @@
+"""Named architectures and model presets, and turning ``--model NAME|PATH`` into a network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from geoseg import __version__
+from geoseg.errors import GeosegError
+from geoseg.models import io
+from geoseg.models.base import SegmentationNet
+from geoseg.models.card import ModelCard
+from geoseg.models.enet import ENet
+from geoseg.models.eunet import EUNet
+from geoseg.models.heads import HEADS
+
+
+def _unet_mobilenetv2(in_channels: int, num_classes: int) -> SegmentationNet:
+    from geoseg.models.smp import UnetMobileNetV2  # imports timm: only when asked for
+
+    return UnetMobileNetV2(in_channels, num_classes)
+
+
+ARCHITECTURES: dict[str, Callable[[int, int], SegmentationNet]] = {
+    "enet": ENet,
+    "eunet": EUNet,
+    "unet-mobilenetv2": _unet_mobilenetv2,
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    architecture: str
+    head: str
+    description: str
+
+
+PRESETS: dict[str, Preset] = {
+    "eunet-buildings": Preset("eunet", "buildings", "E-UNet, binary building masks (default)"),
+    "enet-buildings": Preset("enet", "buildings", "ENet, binary building masks"),
+    "unet-mobilenetv2-buildings": Preset("unet-mobilenetv2", "buildings", "smp U-Net on MobileNetV2, buildings"),
+    "enet-camvid": Preset("enet", "camvid", "ENet, CamVid 11 classes + void"),
+    "enet-cityscapes": Preset("enet", "cityscapes", "ENet, Cityscapes 19 train IDs"),
+}
+DEFAULT_MODEL = "eunet-buildings"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def create(architecture: str, num_classes: int = 1, in_channels: int = 3) -> SegmentationNet:
+    """A freshly initialised network of a registered architecture."""
+    try:
+        build = ARCHITECTURES[architecture]
+    except KeyError:
+        raise GeosegError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}") from None
+    return build(in_channels, num_classes)
+
+
+def preset_card(name: str) -> ModelCard:
+    """The card of an untrained preset: head, bands and defaults, no metrics."""
+    preset = PRESETS[name]
+    head = HEADS[preset.head]
+    return ModelCard(
+        name=name,
+        architecture=preset.architecture,
+        task=preset.head,
+        classes=list(head.classes),
+        activation=head.activation,
+        palette=[list(c) for c in head.palette],
+        ignore_index=head.ignore_index,
+        geoseg_version=__version__,
+    )
+
+
+def shipped_weights(name: str) -> Path | None:
+    """The weights file shipped in the package for preset ``name``, if there is one."""
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    return path if path.is_file() else None
+
+
+def build(card: ModelCard, state: dict[str, torch.Tensor] | None = None) -> SegmentationNet:
+    """The network a card describes, with ``state`` loaded if given, in eval mode."""
+    model = create(card.architecture, card.num_outputs, card.in_channels)
+    if state is not None:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+            raise GeosegError(f"the weights do not fit a {card.architecture} network: {first}") from None
+    return model.eval()
+
+
+def load(spec: str | Path | None = None) -> tuple[SegmentationNet, ModelCard]:
+    """Resolve ``--model``: a weights file, a preset name (its shipped weights if any), or the default."""
+    spec = str(spec) if spec is not None else DEFAULT_MODEL
+    if spec in PRESETS:
+        path = shipped_weights(spec)
+        if path is None:
+            return build(preset_card(spec)), preset_card(spec)
+        spec = str(path)
+    elif not Path(spec).exists() and not spec.endswith((".safetensors", ".onnx")):
+        raise GeosegError(f"unknown model {spec!r}: give a weights file or one of {', '.join(PRESETS)}")
+    state, card = io.load_state(spec)
+    return build(card, state), card

@@ -1,0 +1,177 @@
+"""One scene end to end: read, infer tile by tile, stitch to a probability raster, vectorise.
+This is the Python API behind ``geoseg predict``."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from geoseg.atomic import atomic_output, check_writable
+from geoseg.errors import GeosegError
+from geoseg.inference import Predictor, load_predictor
+from geoseg.raster import Scaling, open_scene, output_profile, read_strips, read_tile, scene_scaling, select_bands
+from geoseg.stitch import StripeStitcher
+from geoseg.tiling import Tile, TileGrid, tile_grid
+from geoseg.vector_io import driver_for, write_vector
+from geoseg.vectorize import Shaping, polygonize_strips, shape_buildings
+
+Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
+BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
+STRIP_ROWS = 1024  # rows per vectorising strip
+COLUMNS = {"area_m2": "float64", "perimeter_m": "float64", "score": "float64"}
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def predict(
+    scene: str | Path,
+    output: str | Path | None = None,
+    *,
+    raster: str | Path | None = None,
+    preview: str | Path | None = None,
+    model: str | Path | None = None,
+    device: str = "auto",
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    threshold: float | None = None,
+    bands: list[int] | None = None,
+    shaping: Shaping = Shaping(),
+    overwrite: bool = False,
+    creation_options: dict | None = None,
+    progress: Progress = _no_progress,
+    predictor: Predictor | None = None,
+) -> dict:
+    """Extract buildings from ``scene``; write polygons to ``output`` and optionally the
+    probability raster and a preview PNG. Returns a summary dict. Nothing is written under a
+    final name unless every output is complete."""
+    started = time.perf_counter()
+    scene = Path(scene)
+    _check_outputs(scene, [output, raster, preview], overwrite)
+    if output is not None:
+        driver_for(output)
+    with open_scene(scene) as src, contextlib.ExitStack() as stack:
+        predictor = predictor or load_predictor(model, device)
+        card = predictor.card
+        if card.activation != "sigmoid":
+            raise GeosegError(f"model {card.name} is multiclass ({card.task}); building extraction needs a binary model")
+        tile = tile_size or card.tile_size
+        overlap = card.overlap if overlap is None else overlap
+        if not 0 <= overlap < tile:
+            raise GeosegError(f"--overlap {overlap} must be at least 0 and smaller than the tile size {tile}")
+        threshold = card.threshold if threshold is None else threshold
+        chosen = select_bands(src, card, bands)
+        scaling = scene_scaling(src, chosen, card)
+        grid = tile_grid(src.height, src.width, tile, overlap)
+        if raster is not None:
+            prob_path = stack.enter_context(atomic_output(raster, overwrite=overwrite))
+        else:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="geoseg-", dir=_scratch_dir(output)))
+            prob_path = Path(folder) / "probability.tif"
+        profile = output_profile(src, 1, "uint8", BLOCK, **(creation_options or {}))
+        with rasterio.open(prob_path, "w", **profile) as dst:
+            infer_scene(src, predictor, chosen, scaling, grid, batch_size, _probability_sink(src, dst), progress)
+        cut = int(np.clip(np.ceil(threshold * 255), 1, 255))
+        buildings = polygonize_strips(_counted(read_strips(prob_path, STRIP_ROWS), src.height, progress), cut)
+        records = list(shape_buildings(buildings, src.transform, src.crs, shaping))
+        if output is not None:
+            write_vector(records, output, src.crs, COLUMNS, overwrite)
+        if preview is not None:
+            render_preview_for(src, chosen, records, preview, card, overwrite)
+    seconds = time.perf_counter() - started
+    megapixels = src.width * src.height / 1e6
+    return {
+        "scene": str(scene),
+        "output": str(output) if output else None,
+        "raster": str(raster) if raster else None,
+        "preview": str(preview) if preview else None,
+        "buildings": len(records),
+        "width": src.width,
+        "height": src.height,
+        "tiles": len(grid),
+        "seconds": round(seconds, 3),
+        "megapixels_per_second": round(megapixels / seconds, 3),
+        "device": predictor.device,
+        "model": predictor.name,
+    }
+
+
+def infer_scene(
+    src: rasterio.DatasetReader,
+    predictor: Predictor,
+    bands: list[int],
+    scaling: Scaling,
+    grid: TileGrid,
+    batch_size: int,
+    sink: Callable[[int, np.ndarray], None],
+    progress: Progress = _no_progress,
+) -> None:
+    """Run ``predictor`` over every tile of ``grid`` and stream blended stripes to ``sink``.
+    Tiles with no valid pixel are not run; they count as probability 0."""
+    stitcher = StripeStitcher(grid, predictor.card.num_outputs, sink, block=BLOCK)
+    for r in range(len(grid.ys)):
+        row = grid.row(r)
+        for start in range(0, len(row), batch_size):
+            batch = row[start:start + batch_size]
+            inputs, valid = zip(*(read_tile(src, bands, _window(t), scaling) for t in batch))
+            keep = [i for i, v in enumerate(valid) if v.any()]
+            if keep:
+                for i, probs in zip(keep, predictor(np.stack([inputs[i] for i in keep]))):
+                    stitcher.add(batch[i], probs)
+            progress("infer", len(batch), len(grid))
+        stitcher.end_row(r)
+
+
+def _probability_sink(src: rasterio.DatasetReader, dst: rasterio.io.DatasetWriter) -> Callable[[int, np.ndarray], None]:
+    """Write blended building probability stripes as uint8 0-255, masked where the scene is invalid."""
+
+    def write(y: int, block: np.ndarray) -> None:
+        window = Window(0, y, src.width, block.shape[1])
+        valid = src.dataset_mask(window=window)
+        values = np.rint(np.clip(block[0], 0.0, 1.0) * 255).astype(np.uint8)
+        values[valid == 0] = 0
+        dst.write(values, 1, window=window)
+        dst.write_mask(valid, window=window)
+
+    return write
+
+
+def render_preview_for(src, bands, records, path, card, overwrite) -> None:
+    from geoseg.preview import render_preview
+
+    colour = tuple(card.palette[0]) if card.palette else (255, 40, 40)
+    render_preview(src, bands, [r["geometry"] for r in records], path, colour=colour, overwrite=overwrite)
+
+
+def _check_outputs(scene: Path, outputs: list, overwrite: bool) -> None:
+    named = [Path(p) for p in outputs if p is not None]
+    for path in named:
+        if path.exists() and scene.exists() and path.resolve() == scene.resolve():
+            raise GeosegError(f"the output {path} is the input scene; choose another name")
+        check_writable(path, overwrite)
+    if len({p.resolve() for p in named}) < len(named):
+        raise GeosegError("two outputs have the same name")
+
+
+def _scratch_dir(output: str | Path | None) -> str | None:
+    """Scratch files go beside the output (same disk, usually more room than /tmp)."""
+    return str(Path(output).resolve().parent) if output is not None else None
+
+
+def _window(tile: Tile) -> Window:
+    return Window(tile.x, tile.y, tile.width, tile.height)
+
+
+def _counted(strips: Iterator, height: int, progress: Progress) -> Iterator:
+    for y0, values, valid in strips:
+        yield y0, values, valid
+        progress("vectorize", values.shape[0], height)

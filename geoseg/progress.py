@@ -1,0 +1,64 @@
+"""Progress reporting for the CLI: bars on a terminal, JSON lines for programs (the QGIS plugin)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+STAGE_NAMES = {"infer": "Inferring tiles", "vectorize": "Vectorising"}
+
+
+class Bars:
+    """One tqdm bar per stage, on stderr."""
+
+    def __init__(self) -> None:
+        self.bars: dict = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            unit = "tile" if stage == "infer" else "row"
+            bar = self.bars[stage] = tqdm(total=total, desc=STAGE_NAMES.get(stage, stage), unit=unit, leave=False)
+        bar.update(done)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+class JsonLines:
+    """``{"stage": ..., "done": ..., "total": ..., "percent": ...}`` on stderr, one per whole percent."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self.done[stage] = self.done.get(stage, 0) + done
+        percent = int(100 * self.done[stage] / max(total, 1))
+        if percent != self.last.get(stage):
+            self.last[stage] = percent
+            line = {"stage": stage, "done": self.done[stage], "total": total, "percent": percent}
+            print(json.dumps(line), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class Silent:
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def reporter(mode: str, quiet: bool):
+    """``mode`` is auto (bars on a terminal), bar, json or none."""
+    if mode == "json":
+        return JsonLines()
+    if quiet or mode == "none" or (mode == "auto" and not sys.stderr.isatty()):
+        return Silent()
+    return Bars()

@@ -1,0 +1,195 @@
+"""Scenes on disk: opening and checking them, choosing bands, scaling pixel values the way the
+model card asks, validity masks, and the profile of the rasters geoseg writes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
+
+from geoseg.errors import GeosegError
+from geoseg.models.card import ModelCard
+
+SUPPORTED_KINDS = "uib f"  # numpy dtype kinds: unsigned, signed, boolean, float
+STATS_SIZE = 1024  # longest side of the decimated read used for scaling statistics
+
+
+def open_scene(path: str | Path) -> rasterio.DatasetReader:
+    """Open a georeferenced raster, or raise a one-line :class:`GeosegError` saying what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise GeosegError(f"{path} does not exist")
+    if path.is_dir():
+        raise GeosegError(f"{path} is a directory, not a raster")
+    if path.stat().st_size == 0:
+        raise GeosegError(f"{path} is an empty file")
+    try:
+        src = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise GeosegError(f"{path} is not a raster that GDAL can read ({_first_line(exc)})") from None
+    try:
+        check_scene(src)
+    except GeosegError:
+        src.close()
+        raise
+    return src
+
+
+def check_scene(src: rasterio.DatasetReader) -> None:
+    """Refuse rasters geoseg cannot place on a map or read as imagery."""
+    name = src.name
+    if src.width == 0 or src.height == 0:
+        raise GeosegError(f"{name} has no pixels ({src.width} x {src.height})")
+    if src.crs is None:
+        if src.transform.is_identity:
+            raise GeosegError(
+                f"{name} is not georeferenced (no CRS, no geotransform); "
+                "georeference it first, e.g. gdal_translate -a_srs EPSG:XXXX -a_ullr ..."
+            )
+        raise GeosegError(f"{name} has a geotransform but no CRS; assign one with gdal_edit.py -a_srs EPSG:XXXX")
+    if not src.transform.is_rectilinear:
+        raise GeosegError(f"{name} has a rotated or skewed geotransform; make it north-up with gdalwarp first")
+    for dtype in set(src.dtypes):
+        kind = np.dtype(dtype).kind
+        if kind not in SUPPORTED_KINDS or dtype == "int8":
+            raise GeosegError(f"{name} has {dtype} pixels; geoseg reads unsigned integer, int16/int32 and float bands")
+
+
+def image_bands(src: rasterio.DatasetReader) -> list[int]:
+    """The 1-based indexes of the bands that hold imagery (alpha bands excluded)."""
+    return [i for i, ci in zip(src.indexes, src.colorinterp) if ci != ColorInterp.alpha]
+
+
+def select_bands(src: rasterio.DatasetReader, card: ModelCard, requested: list[int] | None = None) -> list[int]:
+    """The scene bands to feed the model, one per model input channel.
+
+    A single band is replicated to every channel; a scene with exactly as many image bands as
+    the model takes is used as it is; anything else needs ``--bands``.
+    """
+    want = card.in_channels
+    if requested:
+        bad = [b for b in requested if not 1 <= b <= src.count]
+        if bad:
+            raise GeosegError(f"--bands {bad[0]} is out of range: {src.name} has bands 1 to {src.count}")
+        if len(requested) == 1:
+            return requested * want
+        if len(requested) != want:
+            raise GeosegError(f"--bands names {len(requested)} bands; the model takes {want} ({', '.join(card.bands)})")
+        return list(requested)
+    bands = image_bands(src)
+    if len(bands) == 1:
+        return bands * want
+    if len(bands) == want:
+        return bands
+    if len(bands) > want and want == 3:
+        return bands[:3]
+    raise GeosegError(
+        f"{src.name} has {len(bands)} image bands and the model takes {want} ({', '.join(card.bands)}); "
+        f"choose them with --bands, e.g. --bands {','.join(str(b) for b in range(1, want + 1))}"
+    )
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Per-channel map from raw pixel values to model input: stretch ``low``..``high`` to 0..1
+    (clipped, so glints and saturated roofs cannot dominate), then ``(x - mean) / std``."""
+
+    low: np.ndarray  # (channels,)
+    high: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """``raw`` (channels, h, w) -> float32 normalised values."""
+        col = (slice(None), None, None)
+        x = (raw.astype(np.float32) - self.low[col]) / (self.high - self.low)[col]
+        np.clip(x, 0.0, 1.0, out=x)
+        x -= self.mean[col]
+        x /= self.std[col]
+        return x
+
+
+def card_scaling(card: ModelCard, low: np.ndarray, high: np.ndarray) -> Scaling:
+    """A :class:`Scaling` from per-channel stretch limits and the card's mean and std."""
+    as32 = lambda v: np.asarray(v, dtype=np.float32)  # noqa: E731
+    return Scaling(low=as32(low), high=as32(high), mean=as32(card.mean), std=as32(card.std))
+
+
+def scene_scaling(src: rasterio.DatasetReader, bands: list[int], card: ModelCard) -> Scaling:
+    """Scaling for this scene: each band stretched between the card's percentiles of its valid
+    pixels, read at reduced resolution (GDAL uses overviews where the file has them)."""
+    factor = max(1, math.ceil(max(src.width, src.height) / STATS_SIZE))
+    shape = (max(1, src.height // factor), max(1, src.width // factor))
+    unique = sorted(set(bands))
+    data = src.read(unique, out_shape=(len(unique), *shape))
+    valid = src.dataset_mask(out_shape=shape) > 0
+    low, high = band_percentiles(data, valid, card.scaling.get("low", 2.0), card.scaling.get("high", 98.0))
+    position = {b: i for i, b in enumerate(unique)}
+    rows = [position[b] for b in bands]
+    return card_scaling(card, low[rows], high[rows])
+
+
+def band_percentiles(
+    data: np.ndarray, valid: np.ndarray, low: float, high: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band ``low`` and ``high`` percentiles of ``data`` (bands, h, w) where ``valid``;
+    ``high`` is forced above ``low`` so that flat bands do not divide by zero."""
+    lows, highs = [], []
+    for band in data:
+        values = band[valid] if valid.any() else band.ravel()
+        lo, hi = np.percentile(values.astype(np.float64), [low, high])
+        lows.append(lo)
+        highs.append(hi if hi > lo else lo + 1.0)
+    return np.array(lows), np.array(highs)
+
+
+def read_tile(
+    src: rasterio.DatasetReader, bands: list[int], window: Window, scaling: Scaling
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised model input ``(channels, h, w)`` float32 and validity ``(h, w)`` bool for a
+    window; invalid pixels are set to the card's mean (0 after normalisation)."""
+    valid = src.dataset_mask(window=window) > 0
+    x = scaling.apply(src.read(bands, window=window))
+    x[:, ~valid] = 0.0
+    return x, valid
+
+
+def output_profile(src: rasterio.DatasetReader, count: int, dtype: str, block: int, **creation) -> dict:
+    """A tiled, compressed GeoTIFF profile on the scene's grid, CRS and transform."""
+    profile = {
+        "driver": "GTiff",
+        "width": src.width,
+        "height": src.height,
+        "count": count,
+        "dtype": dtype,
+        "crs": src.crs,
+        "transform": src.transform,
+        "tiled": True,
+        "blockxsize": block,
+        "blockysize": block,
+        "compress": "deflate",
+        "predictor": 2,
+        "bigtiff": "IF_SAFER",
+    }
+    profile.update(creation)
+    return profile
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def read_strips(path: str | Path, rows: int):
+    """``(y0, values, valid)`` for each strip of ``rows`` full-width rows of band 1 of a raster."""
+    from geoseg.tiling import strips
+
+    with rasterio.open(path) as ds:
+        for y0, y1 in strips(ds.height, rows):
+            window = Window(0, y0, ds.width, y1 - y0)
+            yield y0, ds.read(1, window=window), ds.read_masks(1, window=window) > 0

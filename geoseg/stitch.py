@@ -1,0 +1,95 @@
+"""Blending overlapping tile predictions back into one scene, a stripe of rows at a time.
+
+Each tile's weight is the outer product of two 1-D windows that rise as a raised cosine over
+the pixels it shares with its neighbour and are 1 elsewhere (also at the scene's edges, where
+no neighbour blends in). Two ramps over the same overlap sum to exactly 1. Because the grid is
+Cartesian the weight sum is separable too, so only the weighted sum of predictions needs a
+buffer: ``tile height + flush block`` rows of the scene's width, whatever the scene's height.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from geoseg.tiling import Tile, TileGrid
+
+
+def ramp(length: int) -> np.ndarray:
+    """A raised-cosine ramp of ``length`` values strictly between 0 and 1, rising."""
+    i = np.arange(length, dtype=np.float64)
+    return 0.5 - 0.5 * np.cos(np.pi * (i + 0.5) / length)
+
+
+def axis_weights(starts: list[int], size: int) -> list[np.ndarray]:
+    """The 1-D blending window of each tile along one axis (tiles of ``size`` at ``starts``)."""
+    windows = []
+    for k, start in enumerate(starts):
+        w = np.ones(size, dtype=np.float64)
+        if k > 0:
+            shared = min(starts[k - 1] + size - start, size // 2)
+            if shared > 0:
+                w[:shared] = ramp(shared)
+        if k < len(starts) - 1:
+            shared = min(start + size - starts[k + 1], size // 2)
+            if shared > 0:
+                w[size - shared:] *= ramp(shared)[::-1]
+        windows.append(w)
+    return windows
+
+
+def axis_weight_sum(starts: list[int], size: int, length: int) -> np.ndarray:
+    """Sum of the tiles' 1-D windows at each of ``length`` positions."""
+    total = np.zeros(length, dtype=np.float64)
+    for start, w in zip(starts, axis_weights(starts, size)):
+        total[start:start + size] += w
+    return total
+
+
+Sink = Callable[[int, np.ndarray], None]
+
+
+class StripeStitcher:
+    """Accumulates weighted tile predictions and hands finished stripes of rows to ``sink``.
+
+    Tiles must arrive grid row by grid row (any order within a row); call :meth:`end_row`
+    after each. ``sink(y, block)`` receives blended ``(channels, rows, width)`` float32 arrays
+    in top-to-bottom order, each starting at a multiple of ``block`` rows.
+    """
+
+    def __init__(self, grid: TileGrid, channels: int, sink: Sink, block: int = 256) -> None:
+        self.grid = grid
+        self.sink = sink
+        self.block = block
+        self.wy = [w.astype(np.float32) for w in axis_weights(grid.ys, grid.tile_height)]
+        self.wx = [w.astype(np.float32) for w in axis_weights(grid.xs, grid.tile_width)]
+        self.sum_y = axis_weight_sum(grid.ys, grid.tile_height, grid.height).astype(np.float32)
+        self.sum_x = axis_weight_sum(grid.xs, grid.tile_width, grid.width).astype(np.float32)
+        rows = min(grid.height, grid.tile_height + block)
+        self.buffer = np.zeros((channels, rows, grid.width), dtype=np.float32)
+        self.top = 0  # scene row of buffer row 0; rows above it have gone to the sink
+
+    def add(self, tile: Tile, prediction: np.ndarray) -> None:
+        """Blend one tile's ``(channels, height, width)`` prediction in."""
+        weight = self.wy[tile.row][:, None] * self.wx[tile.col][None, :]
+        y = tile.y - self.top
+        self.buffer[:, y:y + tile.height, tile.x:tile.x + tile.width] += prediction * weight
+
+    def end_row(self, row: int) -> None:
+        """Flush the rows that no later grid row touches, in whole blocks."""
+        if row + 1 < len(self.grid.ys):
+            done = self.grid.ys[row + 1] // self.block * self.block
+        else:
+            done = self.grid.height
+        if done > self.top:
+            self._flush(done)
+
+    def _flush(self, stop: int) -> None:
+        n = stop - self.top
+        blended = self.buffer[:, :n] / (self.sum_y[self.top:stop, None] * self.sum_x[None, :])
+        self.sink(self.top, blended)
+        keep = self.buffer.shape[1] - n
+        self.buffer[:, :keep] = self.buffer[:, n:]
+        self.buffer[:, keep:] = 0.0
+        self.top = stop

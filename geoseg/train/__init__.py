@@ -1,0 +1,1 @@
+"""Training: datasets, augmentation, the BCE loop, checkpoints and curves."""

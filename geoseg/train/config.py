@@ -1,0 +1,49 @@
+"""Training configuration files (YAML): which model, which data, how long."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from geoseg.errors import GeosegError
+
+
+@dataclass
+class TrainConfig:
+    model: str  # a preset name: architecture + head
+    data: list[str]  # folders, relative to the config file
+    tile_size: int = 256
+    batch_size: int = 8
+    epochs: int = 30
+    steps_per_epoch: int = 150
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    loss: str = "bce"  # "bce" or "bce+dice"
+    scale_range: tuple[float, float] = (0.6, 1.7)
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+    gsd_m: float | None = None
+    training_data: str = ""
+    licence: str = ""
+    card: dict = field(default_factory=dict)  # overrides for the model card (tile_size, overlap, ...)
+
+
+def load_config(path: str | Path, data: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config; data folders are resolved against the config's folder unless given."""
+    path = Path(path)
+    if not path.is_file():
+        raise GeosegError(f"config {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise GeosegError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
+    if "model" not in raw or not (raw.get("data") or data):
+        raise GeosegError(f"{path}: 'model' and 'data' are required")
+    config = TrainConfig(**raw)
+    folders = data or [str((path.parent / d).resolve()) for d in config.data]
+    config.data = folders
+    config.scale_range = tuple(config.scale_range)
+    return config

@@ -1,0 +1,40 @@
+"""Writing building polygons: the format follows the file's extension, the CRS the scene's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+
+from geoseg.atomic import atomic_output
+from geoseg.errors import GeosegError
+
+DRIVERS = {
+    ".gpkg": "GPKG",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".fgb": "FlatGeobuf",
+    ".shp": "ESRI Shapefile",
+}
+LAYER = "buildings"
+
+
+def driver_for(path: str | Path) -> str:
+    """The OGR driver for ``path``'s extension, or a one-line error listing the known ones."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in DRIVERS:
+        raise GeosegError(f"cannot tell the vector format of {path}: use one of {', '.join(DRIVERS)}")
+    return DRIVERS[suffix]
+
+
+def write_vector(records: list[dict], path: str | Path, crs, columns: dict[str, str], overwrite: bool) -> None:
+    """Write ``records`` (dicts with a ``geometry`` and ``columns``) to ``path`` atomically.
+
+    ``columns`` maps attribute names to pandas dtypes so that an empty result still has its schema.
+    """
+    driver = driver_for(path)
+    frame = gpd.GeoDataFrame(records, columns=["geometry", *columns], geometry="geometry", crs=crs)
+    frame = frame.astype(columns)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        pyogrio.write_dataframe(frame, tmp, driver=driver, layer=LAYER, geometry_type="Polygon")
