@@ -35,11 +35,10 @@ def render_preview(
     image[~valid] = 0
     canvas = Image.fromarray(image, "RGB")
     draw = ImageDraw.Draw(canvas)
-    inverse = ~src.transform
-    sx, sy = shape[1] / src.width, shape[0] / src.height
+    t = src.transform  # north-up: checked when the scene was opened
+    sx, sy = shape[1] / src.width / t.a, shape[0] / src.height / t.e
     for geom in geometries:
         for ring in [geom.exterior, *geom.interiors]:
-            points = [((inverse * xy)[0] * sx, (inverse * xy)[1] * sy) for xy in ring.coords]
-            draw.line(points, fill=colour, width=2 if factor < 2 else 1)
+            draw.line([((x - t.c) * sx, (y - t.f) * sy) for x, y in ring.coords], fill=colour, width=2 if factor < 2 else 1)
     with atomic_output(path, overwrite=overwrite) as tmp:
         canvas.save(tmp, format="PNG")

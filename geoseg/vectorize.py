@@ -124,7 +124,7 @@ class Shaping:
 def pixel_size_m(transform, crs) -> float:
     """Side of a pixel in metres (geometric mean of x and y), also for geographic CRSs."""
     ground = Ground(crs)
-    x0, y0 = transform * (0, 0)
+    x0, y0 = transform.c, transform.f
     return float(np.sqrt(ground.area(shapely.box(x0, y0 + transform.e, x0 + transform.a, y0))))
 
 
@@ -166,6 +166,7 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
             continue
         for geom in _polygons(building.geometry):
             geom = fill_holes(geom, shaping.fill_holes_m2 / pixel_area)
+            geom = shapely.simplify(geom, 0)  # drop collinear vertices: rings start at a corner
             if tolerance > 0:
                 geom = shapely.simplify(geom, tolerance, preserve_topology=True)
             geom = shapely.affinity.affine_transform(geom, matrix)

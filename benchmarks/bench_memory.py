@@ -1,0 +1,89 @@
+"""Peak memory of ``geoseg predict`` against scene size.
+
+Writes synthetic RGB scenes (dark ground, bright rectangular buildings) of 4 000^2 and
+16 000^2 pixels, runs ``geoseg predict`` on each in its own process and reports that
+process's peak resident memory. The stitcher and vectoriser hold stripes of rows, so the
+two peaks should differ by far less than the 16x between the scenes' areas.
+
+    python benchmarks/bench_memory.py [--sizes 4000 16000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+BLOCK = 512
+
+
+def write_synthetic(path: Path, size: int, seed: int = 0) -> None:
+    """A tiled RGB GeoTIFF written a block row at a time, with a 24 x 24 m building every ~60 m."""
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": 3, "dtype": "uint8",
+               "crs": "EPSG:32633", "transform": from_origin(500000, 4600000, 0.5, 0.5),
+               "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate", "bigtiff": "YES"}
+    rng = np.random.default_rng(seed)
+    with rasterio.open(path, "w", **profile) as dst:
+        for y in range(0, size, BLOCK):
+            rows = min(BLOCK, size - y)
+            block = np.full((3, rows, size), 60, dtype=np.uint8)
+            block += rng.integers(0, 20, size=(1, rows, size), dtype=np.uint8)
+            for by in range(y - y % 120, y + rows, 120):
+                for bx in range(0, size, 120):
+                    top = by + 30 - y
+                    block[:, max(top, 0):max(min(top + 48, rows), 0), bx + 30:bx + 78] = 210
+            dst.write(block, window=Window(0, y, size, rows))
+
+
+def peak_rss_mb(command: list[str]) -> tuple[float, float]:
+    """Run ``command``; return its peak RSS in MB and its wall time in seconds."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {proc.stderr.read().decode()}")
+    return usage.ru_maxrss / 1024, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 16000])
+    parser.add_argument("--model", help="model name or file (default: the shipped model)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="geoseg-bench-") as tmp:
+        for size in args.sizes:
+            scene = Path(tmp) / f"scene{size}.tif"
+            write_synthetic(scene, size)
+            command = [sys.executable, "-m", "geoseg", "predict", str(scene), "-o", str(Path(tmp) / f"b{size}.gpkg"),
+                       "--quiet", "--overwrite"] + (["--model", args.model] if args.model else [])
+            rss, seconds = peak_rss_mb(command)
+            results.append({"size": size, "megapixels": size * size / 1e6, "peak_rss_mb": round(rss, 1),
+                            "seconds": round(seconds, 1)})
+            scene.unlink()
+    base = results[0]["peak_rss_mb"]
+    for r in results:
+        r["rss_ratio"] = round(r["peak_rss_mb"] / base, 3)
+    if args.json:
+        print(json.dumps(results))
+        return
+    print(f"{'scene':>14} {'MP':>8} {'peak RSS MB':>12} {'ratio':>6} {'seconds':>8}")
+    for r in results:
+        print(f"{r['size']:>6} x {r['size']:<6} {r['megapixels']:>8.0f} {r['peak_rss_mb']:>12.1f} "
+              f"{r['rss_ratio']:>6.3f} {r['seconds']:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The ``geoseg`` command as a user runs it: a real process, the shipped model, a real scene."""
+
+import json
+import subprocess
+import sys
+
+import pyogrio
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.crs import CRS
+
+from conftest import DEMO_SCENE
+
+
+def geoseg(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "geoseg", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def test_predict_on_the_shipped_real_scene(tmp_path):
+    out, prob, png = tmp_path / "b.gpkg", tmp_path / "p.tif", tmp_path / "p.png"
+    run = geoseg("predict", DEMO_SCENE, "-o", out, "--raster", prob, "--preview", png, "--json")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    frame = pyogrio.read_dataframe(out)
+    assert summary["buildings"] == len(frame)
+    assert summary["device"] == "cpu" and summary["model"] == "eunet-buildings"
+    assert CRS.from_user_input(frame.crs) == CRS.from_epsg(4326)
+    with rasterio.open(prob) as p, rasterio.open(DEMO_SCENE) as s:
+        assert p.transform == s.transform and p.crs == s.crs and p.shape == s.shape
+        if len(frame):
+            minx, miny, maxx, maxy = frame.total_bounds
+            assert s.bounds.left <= minx and maxx <= s.bounds.right
+            assert s.bounds.bottom <= miny and maxy <= s.bounds.top
+    assert Image.open(png).size == (650, 650)
+    assert run.stderr == ""  # not a terminal: no progress bars
+
+
+def test_json_progress_lines_for_programs(tmp_path):
+    run = geoseg("predict", DEMO_SCENE, "-o", tmp_path / "b.gpkg", "--progress", "json", "--tile-size", "256")
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stderr.splitlines()]
+    infer = [line for line in lines if line["stage"] == "infer"]
+    assert infer[-1]["percent"] == 100 and infer[-1]["done"] == infer[-1]["total"] == 16
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--tile-size", "0"], "--tile-size"),
+    (["--tile-size", "64", "--overlap", "64"], "--overlap"),
+    (["--threshold", "1.5"], "--threshold"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--bands", "a,b"], "--bands"),
+])
+def test_bad_options_are_usage_errors_naming_the_option(tmp_path, args, needle):
+    run = geoseg("predict", DEMO_SCENE, "-o", tmp_path / "b.gpkg", *args)
+    assert run.returncode == 2
+    assert needle in run.stderr
+    assert "Traceback" not in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda d: d / "missing.tif", "does not exist"),
+    (lambda d: d, "is a directory"),
+    (lambda d: (d / "notes.tif").write_text("hello") and d / "notes.tif", "not a raster"),
+    (lambda d: (d / "empty.tif").write_bytes(b"") or d / "empty.tif", "empty file"),
+])
+def test_bad_scenes_get_one_line_and_exit_1(tmp_path, make, needle):
+    scene = make(tmp_path)
+    out = tmp_path / "b.gpkg"
+    run = geoseg("predict", scene, "-o", out)
+    assert run.returncode == 1
+    assert needle in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_help_explains_the_options():
+    run = geoseg("predict", "--help")
+    assert run.returncode == 0
+    for option in ("--output", "--raster", "--model", "--tile-size", "--overlap", "--threshold", "--bands", "--overwrite"):
+        assert option in run.stdout

@@ -1,0 +1,127 @@
+"""``geoseg.pipeline.predict`` end to end on synthetic scenes whose buildings are known."""
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+import shapely
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+from conftest import ORIGIN, rectangles_scene, write_scene
+from geoseg.errors import GeosegError
+from geoseg.pipeline import predict
+from geoseg.vectorize import Shaping
+
+# (row0, col0, row1, col1) in a 700 x 900 scene, 128-px tiles with 32 overlap (stride 96)
+# and 256-row stitch blocks: most cross a tile seam, several a block seam or a scene edge.
+BOXES = [
+    (90, 90, 110, 130),  # across tile rows and columns
+    (240, 300, 275, 340),  # across the 256-row block seam
+    (500, 860, 560, 900),  # touches the right edge
+    (680, 10, 700, 60),  # touches the bottom edge
+    (10, 400, 40, 420),
+]
+TILES = {"tile_size": 128, "overlap": 32}
+
+
+def _expected(box, transform):
+    r0, c0, r1, c1 = box
+    x0, y0 = transform @ (c0, r1)
+    x1, y1 = transform @ (c1, r0)
+    return shapely.box(x0, y0, x1, y1)
+
+
+def _read(path):
+    return pyogrio.read_dataframe(path)
+
+
+def test_buildings_across_tile_and_block_seams_are_single_polygons_in_place(tmp_path, bright_predictor):
+    scene = write_scene(tmp_path / "scene.tif", rectangles_scene(700, 900, BOXES))
+    summary = predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=bright_predictor, **TILES)
+    frame = _read(tmp_path / "b.gpkg")
+    assert summary["buildings"] == len(BOXES) == len(frame)
+    assert CRS.from_user_input(frame.crs) == CRS.from_epsg(32633)
+    transform = from_origin(*ORIGIN, 1.0, 1.0)
+    for box in BOXES:
+        want = _expected(box, transform)
+        (match,) = [g for g in frame.geometry if g.intersects(want)]
+        assert match.equals(want)
+    areas = sorted(frame["area_m2"])
+    assert areas == sorted(float((b[2] - b[0]) * (b[3] - b[1])) for b in BOXES)
+    assert (frame["score"] > 0.99).all()
+    with rasterio.open(tmp_path / "p.tif") as out, rasterio.open(scene) as src:
+        assert out.crs == src.crs and out.transform == src.transform and out.shape == src.shape
+        assert out.dtypes == ("uint8",) and out.profile["tiled"] and out.profile["compress"] == "deflate"
+        prob = out.read(1)
+        assert prob[100, 100] == 255 and prob[300, 600] == 0
+
+
+def test_nodata_and_alpha_regions_give_no_buildings(tmp_path, bright_predictor):
+    data = rectangles_scene(300, 300, [(20, 20, 60, 60), (200, 200, 240, 240)])
+    data[:, 150:, 150:] = 0  # the second building lies in nodata
+    scene = write_scene(tmp_path / "nodata.tif", data, nodata=0)
+    predict(scene, tmp_path / "a.gpkg", raster=tmp_path / "p.tif", predictor=bright_predictor, **TILES)
+    assert len(_read(tmp_path / "a.gpkg")) == 1
+    with rasterio.open(tmp_path / "p.tif") as out:
+        mask = out.read_masks(1)
+        assert mask[220, 220] == 0 and mask[40, 40] == 255
+
+    alpha = np.concatenate([rectangles_scene(300, 300, [(20, 20, 60, 60), (200, 200, 240, 240)]),
+                            np.full((1, 300, 300), 255, dtype=np.uint8)])
+    alpha[3, 150:, 150:] = 0
+    rgba = write_scene(tmp_path / "alpha.tif", alpha, photometric="RGB", alpha="YES")
+    predict(rgba, tmp_path / "b.gpkg", predictor=bright_predictor, **TILES)
+    assert len(_read(tmp_path / "b.gpkg")) == 1
+
+
+def test_uint16_single_band_scene_gives_the_same_buildings(tmp_path, bright_predictor):
+    data = rectangles_scene(400, 400, BOXES[:2], bands=1, dtype=np.uint16, bright=1800, dark=300)
+    scene = write_scene(tmp_path / "pan16.tif", data)
+    predict(scene, tmp_path / "b.geojson", predictor=bright_predictor, **TILES)
+    frame = _read(tmp_path / "b.geojson")
+    assert sorted(frame["area_m2"]) == [800.0, 1400.0]
+
+
+def test_geographic_scene_gives_areas_in_square_metres(tmp_path, bright_predictor):
+    # 1e-5 degree pixels at the equator: about 1.113 m x 1.106 m
+    transform = from_origin(10.0, 0.001, 1e-5, 1e-5)
+    scene = write_scene(tmp_path / "wgs84.tif", rectangles_scene(200, 200, [(50, 50, 100, 90)]),
+                        crs="EPSG:4326", transform=transform)
+    predict(scene, tmp_path / "b.fgb", predictor=bright_predictor, **TILES)
+    (area,) = _read(tmp_path / "b.fgb")["area_m2"]
+    assert area == pytest.approx(50 * 40 * 1.1132 * 1.1057, rel=0.005)
+
+
+def test_shapefile_output_with_all_its_parts(tmp_path, bright_predictor):
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(200, 200, [(50, 50, 100, 90)]))
+    predict(scene, tmp_path / "b.shp", predictor=bright_predictor, **TILES)
+    assert {p.suffix for p in tmp_path.glob("b.*")} >= {".shp", ".shx", ".dbf", ".prj"}
+    assert not list(tmp_path.glob(".*part*"))
+    assert len(_read(tmp_path / "b.shp")) == 1
+
+
+def test_scene_without_buildings_writes_an_empty_layer_with_its_schema(tmp_path, bright_predictor):
+    scene = write_scene(tmp_path / "flat.tif", np.full((3, 100, 100), 50, dtype=np.uint8))
+    predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor, **TILES)
+    info = pyogrio.read_info(tmp_path / "b.gpkg")
+    assert info["features"] == 0 and list(info["fields"]) == ["area_m2", "perimeter_m", "score"]
+
+
+def test_existing_output_is_refused_and_left_alone(tmp_path, bright_predictor):
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(100, 100, [(5, 5, 20, 20)]))
+    out = tmp_path / "b.gpkg"
+    out.write_bytes(b"precious")
+    with pytest.raises(GeosegError, match="exists"):
+        predict(scene, out, predictor=bright_predictor)
+    assert out.read_bytes() == b"precious"
+    predict(scene, out, predictor=bright_predictor, overwrite=True)
+    assert len(_read(out)) == 1
+
+
+def test_failure_after_the_raster_leaves_no_output_at_all(tmp_path, bright_predictor):
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(100, 100, [(5, 5, 20, 20)]))
+    with pytest.raises(GeosegError):
+        predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=bright_predictor,
+                shaping=Shaping(), bands=[9])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif"]

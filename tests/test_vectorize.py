@@ -1,0 +1,95 @@
+"""Strip-wise polygonising: buildings that cross strip seams come out whole."""
+
+import numpy as np
+import shapely
+from rasterio.transform import from_origin
+
+from geoseg.vectorize import Shaping, fill_holes, polygonize_strips, shape_buildings
+
+
+def _strips(mask: np.ndarray, rows: int, prob: int = 255):
+    values = np.where(mask, prob, 0).astype(np.uint8)
+    valid = np.ones_like(mask, dtype=bool)
+    for y in range(0, mask.shape[0], rows):
+        yield y, values[y:y + rows], valid[y:y + rows]
+
+
+def _buildings(mask, rows):
+    return list(polygonize_strips(_strips(mask, rows), threshold=128))
+
+
+def test_building_across_several_strips_is_one_polygon_with_exact_area():
+    mask = np.zeros((40, 30), dtype=bool)
+    mask[3:37, 5:9] = True  # crosses the seams at 10, 20, 30
+    (building,) = _buildings(mask, 10)
+    assert building.pixels == 34 * 4
+    assert building.geometry.equals(shapely.box(5, 3, 9, 37))
+
+
+def test_u_shape_joined_only_below_a_seam_is_one_building():
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[2:15, 2:5] = True
+    mask[2:15, 12:15] = True
+    mask[12:15, 2:15] = True  # the bottom of the U, in the second strip
+    buildings = _buildings(mask, 10)
+    assert len(buildings) == 1
+    assert buildings[0].geometry.area == mask.sum()
+
+
+def test_n_shape_that_splits_below_a_seam_is_one_building():
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[2:5, 2:15] = True
+    mask[2:18, 2:5] = True
+    mask[2:18, 12:15] = True
+    (building,) = _buildings(mask, 4)
+    assert building.geometry.area == mask.sum()
+
+
+def test_separate_buildings_stay_separate_and_diagonal_touch_does_not_join():
+    mask = np.zeros((12, 12), dtype=bool)
+    mask[1:5, 1:5] = True
+    mask[5:9, 5:9] = True  # touches the first only at a corner
+    mask[1:3, 9:11] = True
+    buildings = _buildings(mask, 5)
+    assert sorted(b.pixels for b in buildings) == [4, 16, 16]
+
+
+def test_score_is_mean_probability_over_pixels():
+    prob = np.zeros((10, 10), dtype=np.uint8)
+    prob[0:6, 0:2] = 200
+    prob[6:10, 0:2] = 250
+    valid = np.ones_like(prob, dtype=bool)
+    strips = [(0, prob[:5], valid[:5]), (5, prob[5:], valid[5:])]
+    (b,) = polygonize_strips(strips, threshold=128)
+    assert abs(b.score - (12 * 200 + 8 * 250) / 20 / 255) < 1e-9
+
+
+def test_invalid_pixels_are_never_buildings():
+    prob = np.full((10, 10), 255, dtype=np.uint8)
+    valid = np.zeros_like(prob, dtype=bool)
+    assert list(polygonize_strips([(0, prob, valid)], threshold=128)) == []
+
+
+def test_holes_below_the_limit_are_filled():
+    outer = shapely.box(0, 0, 10, 10)
+    poly = shapely.Polygon(outer.exterior, [shapely.box(2, 2, 3, 3).exterior, shapely.box(5, 5, 8, 8).exterior])
+    assert len(fill_holes(poly, 4).interiors) == 1
+
+
+def test_shapes_are_moved_onto_the_map_with_areas_in_square_metres():
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[4:14, 6:10] = True  # 10 x 4 pixels of 2 m: 160 m2
+    transform = from_origin(1000.0, 2000.0, 2.0, 2.0)
+    records = list(shape_buildings(_buildings(mask, 5), transform, "EPSG:32633", Shaping()))
+    (rec,) = records
+    assert rec["geometry"].equals(shapely.box(1012, 1972, 1020, 1992))
+    assert rec["area_m2"] == 160.0 and rec["perimeter_m"] == 56.0 and rec["score"] == 1.0
+
+
+def test_min_area_drops_small_buildings():
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[1:3, 1:3] = True  # 4 m2
+    mask[10:15, 10:15] = True  # 25 m2
+    transform = from_origin(0.0, 20.0, 1.0, 1.0)
+    records = list(shape_buildings(_buildings(mask, 8), transform, "EPSG:32633", Shaping(min_area_m2=10)))
+    assert [r["area_m2"] for r in records] == [25.0]
