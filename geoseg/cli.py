@@ -54,6 +54,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.option("--preview", help="Also write a PNG quick-look with the outlines over the scene.")
 @click.option("-m", "--model", help="Model name (see 'geoseg models') or weights file. Default: the shipped building model.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where the model runs; auto prefers a GPU.")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True, help="Inference engine; auto uses ONNX Runtime for .onnx models, PyTorch otherwise.")
 @click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's.")
 @click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass.")
@@ -68,7 +69,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary line.")
 @click.pass_context
-def predict(ctx, scene, output, raster, preview, model, device, tile_size, overlap, batch_size, threshold, bands,
+def predict(ctx, scene, output, raster, preview, model, device, backend, tile_size, overlap, batch_size, threshold, bands,
             simplify, min_area, fill_holes, creation_options, overwrite, as_json, progress_mode, quiet):
     """Find the buildings in SCENE and write them to OUTPUT.
 
@@ -85,7 +86,8 @@ def predict(ctx, scene, output, raster, preview, model, device, tile_size, overl
     report = reporter(progress_mode, quiet)
     try:
         summary = run(
-            scene, output, raster=raster, preview=preview, model=model, device=device, tile_size=tile_size,
+            scene, output, raster=raster, preview=preview, model=model, device=device, backend=backend,
+            tile_size=tile_size,
             overlap=overlap, batch_size=batch_size, threshold=threshold, bands=bands,
             shaping=Shaping(simplify_m=simplify, min_area_m2=min_area, fill_holes_m2=fill_holes),
             overwrite=overwrite, creation_options=creation_options, progress=report,
@@ -154,3 +156,47 @@ def train(config, data, output, epochs, resume, device):
     result = run(cfg, Path(output), Path(resume) if resume else None, str(choose_device(device)), epochs,
                  log=lambda line: click.echo(line, err=True))
     click.echo(json.dumps(result))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model instead of a table.")
+def models(as_json):
+    """List the models: task, classes, size, cost at 512 x 512 and whether weights ship."""
+    from geoseg.models import registry, stats
+
+    rows = []
+    for name, preset in registry.PRESETS.items():
+        card = registry.preset_card(name)
+        net = registry.build(card)
+        rows.append({
+            "name": name, "architecture": preset.architecture, "task": card.task,
+            "classes": len(card.classes), "parameters": stats.parameters(net),
+            "gflops_512": round(stats.gflops(net, 512), 2),
+            "weights": registry.shipped_weights(name) is not None,
+        })
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    click.echo(f"{'name':<28} {'task':<11} {'classes':>7} {'params':>10} {'GFLOPs@512':>10}  weights")
+    for r in rows:
+        click.echo(f"{r['name']:<28} {r['task']:<11} {r['classes']:>7} {r['parameters']:>10,} "
+                   f"{r['gflops_512']:>10.2f}  {'yes' if r['weights'] else 'no'}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("-o", "--output", required=True, help="The .onnx file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+def export(model, output, overwrite):
+    """Export MODEL (name or weights file) to ONNX, with its card in the metadata.
+
+    The ONNX model takes any batch size and any tile size that is a multiple of the
+    network's stride (geoseg pads tiles for you when it runs the file).
+    """
+    from geoseg.models import registry
+    from geoseg.models.onnx import export as run
+
+    net, card = registry.load(model)
+    run(net, card, output, overwrite=overwrite)
+    click.echo(f"{card.name} -> {output}")

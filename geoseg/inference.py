@@ -48,6 +48,34 @@ class TorchBackend:
             return probs.float().cpu().numpy()
 
 
+class OnnxBackend:
+    """Runs an exported geoseg ONNX model through ONNX Runtime (CUDA provider on a GPU)."""
+
+    def __init__(self, path: str | Path, device: torch.device) -> None:
+        import onnxruntime as ort
+
+        from geoseg.models.onnx import read_metadata
+
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(path), providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            raise GeosegError(f"{path} is not an ONNX model ONNX Runtime can load ({str(exc).splitlines()[0]})") from None
+        self.card, self.divisor = read_metadata(self.session)
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        h, w = batch.shape[-2:]
+        pad = ((0, 0), (0, 0), (0, (-h) % self.divisor), (0, (-w) % self.divisor))
+        logits = self.session.run(None, {self.input: np.pad(batch, pad, mode="edge")})[0][..., :h, :w]
+        if self.card.activation == "softmax":
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
 @dataclass
 class Predictor:
     backend: Backend
@@ -59,10 +87,38 @@ class Predictor:
         return self.backend(np.ascontiguousarray(batch, dtype=np.float32))
 
 
-def load_predictor(model: str | Path | None = None, device: str = "auto") -> Predictor:
-    """A predictor for ``--model`` (preset name or weights file; default model if None)."""
-    if model is not None and str(model).endswith(".onnx"):
-        raise GeosegError("ONNX models are not supported yet; give a .safetensors file or a model name")
-    net, card = registry.load(model)
+def load_predictor(model: str | Path | None = None, device: str = "auto", backend: str = "auto") -> Predictor:
+    """A predictor for ``--model`` (preset name, .safetensors or .onnx file; the default model
+    if None). ``backend`` is torch, onnx, or auto (onnx for .onnx files, torch otherwise)."""
     torch_device = choose_device(device)
+    if backend == "auto":
+        backend = "onnx" if model is not None and str(model).endswith(".onnx") else "torch"
+    if backend == "onnx":
+        path = Path(model) if model is not None and str(model).endswith(".onnx") else exported(model)
+        if not path.is_file():
+            raise GeosegError(f"model file {path} does not exist")
+        onnx = OnnxBackend(path, torch_device)
+        return Predictor(onnx, onnx.card, f"{torch_device} (onnxruntime)", onnx.card.name)
+    if model is not None and str(model).endswith(".onnx"):
+        raise GeosegError("an .onnx model runs on the onnx backend; drop --backend torch")
+    net, card = registry.load(model)
     return Predictor(TorchBackend(net, card, torch_device), card, str(torch_device), card.name)
+
+
+def exported(model: str | Path | None) -> Path:
+    """The ONNX export of a preset or weights file, made once and cached by content."""
+    import hashlib
+    import os
+
+    from geoseg.models.onnx import export
+
+    net, card = registry.load(model)
+    digest = hashlib.sha256(card.to_json().encode())
+    for tensor in net.state_dict().values():
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    cache = Path(os.environ.get("GEOSEG_CACHE", Path.home() / ".cache" / "geoseg"))
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"{card.name}-{digest.hexdigest()[:16]}.onnx"
+    if not path.is_file():
+        export(net, card, path, overwrite=True)
+    return path

@@ -20,7 +20,8 @@ from geoseg.raster import Scaling, open_scene, output_profile, read_strips, read
 from geoseg.stitch import StripeStitcher
 from geoseg.tiling import Tile, TileGrid, tile_grid
 from geoseg.vector_io import driver_for, write_vector
-from geoseg.vectorize import Shaping, polygonize_strips, shape_buildings
+from geoseg.models.card import ModelCard
+from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_buildings
 
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
@@ -40,6 +41,7 @@ def predict(
     preview: str | Path | None = None,
     model: str | Path | None = None,
     device: str = "auto",
+    backend: str = "auto",
     tile_size: int | None = None,
     overlap: int | None = None,
     batch_size: int = 4,
@@ -60,10 +62,8 @@ def predict(
     if output is not None:
         driver_for(output)
     with open_scene(scene) as src, contextlib.ExitStack() as stack:
-        predictor = predictor or load_predictor(model, device)
+        predictor = predictor or load_predictor(model, device, backend)
         card = predictor.card
-        if card.activation != "sigmoid":
-            raise GeosegError(f"model {card.name} is multiclass ({card.task}); building extraction needs a binary model")
         tile = tile_size or card.tile_size
         overlap = card.overlap if overlap is None else overlap
         if not 0 <= overlap < tile:
@@ -77,14 +77,16 @@ def predict(
         else:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="geoseg-", dir=_scratch_dir(output)))
             prob_path = Path(folder) / "probability.tif"
-        profile = output_profile(src, 1, "uint8", BLOCK, **(creation_options or {}))
+        layout = RasterLayout(card, threshold)
+        profile = output_profile(src, layout.count, "uint8", BLOCK, **(creation_options or {}))
         with rasterio.open(prob_path, "w", **profile) as dst:
-            infer_scene(src, predictor, chosen, scaling, grid, batch_size, _probability_sink(src, dst), progress)
-        cut = int(np.clip(np.ceil(threshold * 255), 1, 255))
-        buildings = polygonize_strips(_counted(read_strips(prob_path, STRIP_ROWS), src.height, progress), cut)
-        records = list(shape_buildings(buildings, src.transform, src.crs, shaping))
+            layout.describe(dst)
+            infer_scene(src, predictor, chosen, scaling, grid, batch_size, layout.sink(src, dst), progress)
+        strips = _counted(read_strips(prob_path, STRIP_ROWS, layout.bands), src.height, progress)
+        regions = polygonize_strips(layout.classes(y0, values, valid) for y0, values, valid in strips)
+        records = [layout.attributes(r) for r in shape_buildings(regions, src.transform, src.crs, shaping)]
         if output is not None:
-            write_vector(records, output, src.crs, COLUMNS, overwrite)
+            write_vector(records, output, src.crs, layout.columns, overwrite)
         if preview is not None:
             render_preview_for(src, chosen, records, preview, card, overwrite)
     seconds = time.perf_counter() - started
@@ -131,18 +133,67 @@ def infer_scene(
         stitcher.end_row(r)
 
 
-def _probability_sink(src: rasterio.DatasetReader, dst: rasterio.io.DatasetWriter) -> Callable[[int, np.ndarray], None]:
-    """Write blended building probability stripes as uint8 0-255, masked where the scene is invalid."""
+class RasterLayout:
+    """What the working raster holds for a card's head, and how it turns into polygons.
 
-    def write(y: int, block: np.ndarray) -> None:
-        window = Window(0, y, src.width, block.shape[1])
-        valid = src.dataset_mask(window=window)
-        values = np.rint(np.clip(block[0], 0.0, 1.0) * 255).astype(np.uint8)
-        values[valid == 0] = 0
-        dst.write(values, 1, window=window)
-        dst.write_mask(valid, window=window)
+    Binary (sigmoid) models: one band, the building probability 0-255. Multiclass (softmax)
+    models: band 1 the class ID with the card's colour table, band 2 the winning class's
+    probability 0-255. Pixels outside the scene's valid data are masked in both.
+    """
 
-    return write
+    def __init__(self, card: ModelCard, threshold: float) -> None:
+        self.card = card
+        self.binary = card.activation == "sigmoid"
+        self.count = 1 if self.binary else 2
+        self.bands = [1] if self.binary else [1, 2]
+        self.cut = int(np.clip(np.ceil(threshold * 255), 1, 255))
+        self.columns = dict(COLUMNS) if self.binary else {"class_id": "int32", "class": "object", **COLUMNS}
+
+    def describe(self, dst: rasterio.io.DatasetWriter) -> None:
+        if self.binary:
+            dst.set_band_description(1, "building probability (0-255)")
+            return
+        dst.set_band_description(1, "class id")
+        dst.set_band_description(2, "class probability (0-255)")
+        dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(self.card.palette)})
+
+    def sink(self, src: rasterio.DatasetReader, dst: rasterio.io.DatasetWriter) -> Callable[[int, np.ndarray], None]:
+        """Write blended ``(outputs, rows, width)`` probability stripes."""
+
+        def write(y: int, block: np.ndarray) -> None:
+            window = Window(0, y, src.width, block.shape[1])
+            valid = src.dataset_mask(window=window)
+            if self.binary:
+                bands = [_to_byte(block[0])]
+            else:
+                bands = [block.argmax(axis=0).astype(np.uint8), _to_byte(block.max(axis=0))]
+            for band, values in enumerate(bands, start=1):
+                values[valid == 0] = 0
+                dst.write(values, band, window=window)
+            dst.write_mask(valid, window=window)
+
+        return write
+
+    def classes(self, y0: int, values: np.ndarray, valid: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        """A strip of the working raster as ``(y0, class values (0 = none), score)``."""
+        if self.binary:
+            return y0, binary_classes(values[0], valid, self.cut), values[0]
+        ids = values[0].astype(np.int32) + 1
+        ids[~valid] = 0
+        if self.card.ignore_index is not None and self.card.ignore_index < len(self.card.classes):
+            ids[ids == self.card.ignore_index + 1] = 0
+        return y0, ids, values[1]
+
+    def attributes(self, record: dict) -> dict:
+        value = record.pop("value")
+        if not self.binary:
+            record["class_id"] = value - 1
+            record["class"] = self.card.classes[value - 1]
+        return record
+
+
+def _to_byte(probability: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(probability, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def render_preview_for(src, bands, records, path, card, overwrite) -> None:

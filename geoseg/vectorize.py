@@ -22,8 +22,9 @@ from shapely.geometry import Polygon, shape
 
 @dataclass
 class Building:
-    """One connected building in pixel coordinates, with the sums needed for its score."""
+    """One connected region of one class in pixel coordinates, with the sums for its score."""
 
+    value: int = 1  # the class value in the strips (1 for a binary building mask)
     parts: list[Polygon] = field(default_factory=list)
     prob_sum: float = 0.0
     pixels: int = 0
@@ -43,35 +44,56 @@ class Building:
         return self.prob_sum / self.pixels / 255.0
 
 
-def strip_components(y0: int, mask: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, dict[int, Building]]:
-    """Label a strip's mask; return the labels and one :class:`Building` per label."""
-    labels, count = ndimage.label(mask)
+def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """4-connected components of equal non-zero value; returns labels and each label's value."""
+    labels = np.zeros(classes.shape, dtype=np.int32)
+    values = [0]
+    for value in np.unique(classes):
+        if value == 0:
+            continue
+        part, count = ndimage.label(classes == value)
+        inside = part > 0
+        labels[inside] = part[inside] + (len(values) - 1)
+        values.extend([int(value)] * count)
+    return labels, np.array(values)
+
+
+def strip_components(y0: int, classes: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, dict[int, Building]]:
+    """Label a strip; return the labels and one :class:`Building` per label."""
+    labels, values = label_classes(classes)
+    count = len(values) - 1
     if count == 0:
         return labels, {}
     index = np.arange(1, count + 1)
-    sums = ndimage.sum_labels(prob, labels, index)
-    sizes = ndimage.sum_labels(np.ones_like(prob, dtype=np.int32), labels, index)
-    buildings = {int(i): Building(prob_sum=float(s), pixels=int(n)) for i, s, n in zip(index, sums, sizes)}
+    sums = ndimage.sum_labels(score, labels, index)
+    sizes = ndimage.sum_labels(np.ones_like(score, dtype=np.int32), labels, index)
+    buildings = {int(i): Building(int(values[i]), prob_sum=float(s), pixels=int(n))
+                 for i, s, n in zip(index, sums, sizes)}
     offset = (1.0, 0.0, 0.0, 0.0, 1.0, float(y0))
-    for geom, value in features.shapes(labels.astype(np.int32), mask=labels > 0, connectivity=4, transform=offset):
+    for geom, value in features.shapes(labels, mask=labels > 0, connectivity=4, transform=offset):
         buildings[int(value)].parts.append(shape(geom))
     return labels, buildings
 
 
-def polygonize_strips(strips: Iterable[tuple[int, np.ndarray, np.ndarray]], threshold: int) -> Iterator[Building]:
-    """Buildings from ``(y0, prob, valid)`` strips given top to bottom, each ``prob`` uint8 0-255.
+def binary_classes(prob: np.ndarray, valid: np.ndarray, threshold: int) -> np.ndarray:
+    """1 where a valid pixel's probability (uint8) reaches ``threshold``, else 0."""
+    return ((prob >= threshold) & valid).astype(np.uint8)
 
-    A pixel is building where ``prob >= threshold`` and it is valid. Buildings are yielded as
-    soon as no later strip can extend them.
+
+def polygonize_strips(strips: Iterable[tuple[int, np.ndarray, np.ndarray]]) -> Iterator[Building]:
+    """Regions from ``(y0, classes, score)`` strips given top to bottom: ``classes`` holds a
+    non-zero value per class (0 = nothing) and ``score`` uint8 0-255 confidence.
+
+    Regions are yielded as soon as no later strip can extend them.
     """
     open_by_label: dict[int, Building] = {}  # previous strip's bottom-row labels -> building
     last_row: np.ndarray | None = None
-    for y0, prob, valid in strips:
-        mask = (prob >= threshold) & valid
-        labels, pieces = strip_components(y0, mask, prob)
+    last_classes: np.ndarray | None = None
+    for y0, classes, score in strips:
+        labels, pieces = strip_components(y0, classes, score)
         joined: dict[int, Building] = {}
         if last_row is not None:
-            for above, below in _vertical_links(last_row, labels[0]):
+            for above, below in _vertical_links(last_row, labels[0], last_classes == classes[0]):
                 target = joined.get(below)
                 source = open_by_label[above]
                 if target is None:
@@ -93,13 +115,13 @@ def polygonize_strips(strips: Iterable[tuple[int, np.ndarray, np.ndarray]], thre
         carried = {id(b) for b in joined.values()}
         yield from _unique(b for b in open_by_label.values() if id(b) not in carried)
         yield from _unique(b for b in pieces.values() if id(b) not in continuing)
-        open_by_label, last_row = still_open, labels[-1]
+        open_by_label, last_row, last_classes = still_open, labels[-1], classes[-1]
     yield from _unique(open_by_label.values())
 
 
-def _vertical_links(above: np.ndarray, below: np.ndarray) -> set[tuple[int, int]]:
-    """Pairs of labels that touch across a strip seam (4-connectivity: same column)."""
-    both = (above > 0) & (below > 0)
+def _vertical_links(above: np.ndarray, below: np.ndarray, same: np.ndarray) -> set[tuple[int, int]]:
+    """Pairs of labels of the same class that touch across a strip seam (same column)."""
+    both = (above > 0) & (below > 0) & same
     return set(zip(above[both].tolist(), below[both].tolist()))
 
 
@@ -150,7 +172,7 @@ class Ground:
 
 
 def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shaping) -> Iterator[dict]:
-    """Map-coordinate records ``{geometry, area_m2, perimeter_m, score}`` for output.
+    """Map-coordinate records ``{geometry, value, area_m2, perimeter_m, score}`` for output.
 
     Holes below ``fill_holes_m2`` are filled and outlines simplified in pixel space (where the
     pieces' shared edges are exact), then moved onto the map; buildings below ``min_area_m2``
@@ -179,6 +201,7 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
                 continue
             yield {
                 "geometry": geom,
+                "value": building.value,
                 "area_m2": round(area, 2),
                 "perimeter_m": round(ground.length(geom.exterior), 2),
                 "score": round(building.score, 4),

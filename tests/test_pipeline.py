@@ -5,11 +5,14 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+import torch
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from conftest import ORIGIN, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
+from geoseg.inference import Predictor, TorchBackend
+from geoseg.models.registry import preset_card
 from geoseg.pipeline import predict
 from geoseg.vectorize import Shaping
 
@@ -125,3 +128,34 @@ def test_failure_after_the_raster_leaves_no_output_at_all(tmp_path, bright_predi
         predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=bright_predictor,
                 shaping=Shaping(), bands=[9])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif"]
+
+
+class ThreeLevelNet(torch.nn.Module):
+    """CamVid-shaped stand-in: dark pixels are sky (0), mid-grey road (3), bright building (1)."""
+
+    def forward(self, x):
+        v = x[:, :1]
+        logits = torch.full((x.shape[0], 12, *x.shape[2:]), -10.0)
+        logits[:, 0:1] = 10 * (-1.0 - v)
+        logits[:, 3:4] = 10 * (0.5 - (v - 0.0).abs())
+        logits[:, 1:2] = 10 * (v - 1.0)
+        return logits
+
+
+def test_multiclass_model_writes_class_ids_with_colours_and_class_polygons(tmp_path):
+    data = np.full((3, 200, 300), 20, dtype=np.uint8)
+    data[:, 80:120, :] = 120  # a road across the scene, crossing tile seams
+    data[:, 10:50, 100:160] = 240  # a building
+    scene = write_scene(tmp_path / "s.tif", data)
+    card = preset_card("enet-camvid")
+    predictor = Predictor(TorchBackend(ThreeLevelNet(), card, torch.device("cpu")), card, "cpu", "camvid-test")
+    predict(scene, tmp_path / "c.gpkg", raster=tmp_path / "c.tif", predictor=predictor, **TILES)
+    with rasterio.open(tmp_path / "c.tif") as out:
+        ids = out.read(1)
+        assert out.count == 2
+        assert ids[100, 150] == 3 and ids[30, 130] == 1 and ids[150, 20] == 0
+        assert out.colormap(1)[1] == (128, 0, 0, 255)
+    frame = _read(tmp_path / "c.gpkg")
+    by_class = frame.groupby("class")["area_m2"].sum().to_dict()
+    assert by_class["road"] == 40 * 300 and by_class["building"] == 40 * 60
+    assert set(frame["class_id"]) == {0, 1, 3}

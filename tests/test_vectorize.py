@@ -4,18 +4,17 @@ import numpy as np
 import shapely
 from rasterio.transform import from_origin
 
-from geoseg.vectorize import Shaping, fill_holes, polygonize_strips, shape_buildings
+from geoseg.vectorize import Shaping, binary_classes, fill_holes, polygonize_strips, shape_buildings
 
 
 def _strips(mask: np.ndarray, rows: int, prob: int = 255):
-    values = np.where(mask, prob, 0).astype(np.uint8)
-    valid = np.ones_like(mask, dtype=bool)
+    score = np.where(mask, prob, 0).astype(np.uint8)
     for y in range(0, mask.shape[0], rows):
-        yield y, values[y:y + rows], valid[y:y + rows]
+        yield y, mask[y:y + rows].astype(np.uint8), score[y:y + rows]
 
 
 def _buildings(mask, rows):
-    return list(polygonize_strips(_strips(mask, rows), threshold=128))
+    return list(polygonize_strips(_strips(mask, rows)))
 
 
 def test_building_across_several_strips_is_one_polygon_with_exact_area():
@@ -58,16 +57,26 @@ def test_score_is_mean_probability_over_pixels():
     prob = np.zeros((10, 10), dtype=np.uint8)
     prob[0:6, 0:2] = 200
     prob[6:10, 0:2] = 250
-    valid = np.ones_like(prob, dtype=bool)
-    strips = [(0, prob[:5], valid[:5]), (5, prob[5:], valid[5:])]
-    (b,) = polygonize_strips(strips, threshold=128)
+    classes = binary_classes(prob, np.ones_like(prob, dtype=bool), 128)
+    strips = [(0, classes[:5], prob[:5]), (5, classes[5:], prob[5:])]
+    (b,) = polygonize_strips(strips)
     assert abs(b.score - (12 * 200 + 8 * 250) / 20 / 255) < 1e-9
 
 
 def test_invalid_pixels_are_never_buildings():
     prob = np.full((10, 10), 255, dtype=np.uint8)
     valid = np.zeros_like(prob, dtype=bool)
-    assert list(polygonize_strips([(0, prob, valid)], threshold=128)) == []
+    assert list(polygonize_strips([(0, binary_classes(prob, valid, 128), prob)])) == []
+
+
+def test_regions_of_different_classes_stay_apart_across_a_seam():
+    classes = np.zeros((10, 6), dtype=np.uint8)
+    classes[2:8, 1:3] = 3  # one region of class 3 across the seam at row 5
+    classes[2:5, 3:5] = 4  # class 4 above the seam ...
+    classes[5:8, 3:5] = 3  # ... continued by class 3 below it: joins the class-3 region
+    score = np.full(classes.shape, 255, dtype=np.uint8)
+    regions = list(polygonize_strips([(0, classes[:5], score[:5]), (5, classes[5:], score[5:])]))
+    assert sorted((r.value, r.pixels) for r in regions) == [(3, 18), (4, 6)]
 
 
 def test_holes_below_the_limit_are_filled():

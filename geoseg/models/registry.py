@@ -97,8 +97,10 @@ def load(spec: str | Path | None = None) -> tuple[SegmentationNet, ModelCard]:
     spec = str(spec) if spec is not None else DEFAULT_MODEL
     if spec in PRESETS:
         path = shipped_weights(spec)
-        if path is None:
-            return build(preset_card(spec)), preset_card(spec)
+        if path is None:  # untrained: initialised from a fixed seed, so runs are repeatable
+            with torch.random.fork_rng():
+                torch.manual_seed(0)
+                return build(preset_card(spec)), preset_card(spec)
         spec = str(path)
     elif not Path(spec).exists() and not spec.endswith((".safetensors", ".onnx")):
         raise GeosegError(f"unknown model {spec!r}: give a weights file or one of {', '.join(PRESETS)}")
