@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import signal
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -114,6 +117,12 @@ def main() -> None:
     """Entry point: one line per failure, exit 1 (failed), 2 (usage) or 130 (interrupted)."""
     signal.signal(signal.SIGTERM, _terminate)
     verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
+    # GDAL's messages reach Python logging inside rasterio.Env and GDAL's own handler
+    # outside it; the user sees them only with --verbose.
+    logging.basicConfig(level=logging.INFO if verbose else logging.CRITICAL, format="geoseg: %(name)s: %(message)s")
+    if not verbose:
+        os.environ.setdefault("CPL_LOG", os.devnull)
+        warnings.simplefilter("ignore")  # library deprecation chatter is for developers
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -200,3 +209,25 @@ def export(model, output, overwrite):
     net, card = registry.load(model)
     run(net, card, output, overwrite=overwrite)
     click.echo(f"{card.name} -> {output}")
+
+
+@cli.command()
+@click.argument("pred", type=click.Path(exists=True, dir_okay=False))
+@click.option("--truth", required=True, type=click.Path(exists=True, dir_okay=False), help="Reference buildings: raster mask or vector file.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True, help="Cut for probability rasters (fraction of full scale).")
+@click.option("--min-iou", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True, help="IoU for an object match (SpaceNet: 0.5).")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON line.")
+def evaluate(pred, truth, threshold, min_iou, as_json):
+    """Score PRED (raster or vector buildings) against --truth on one grid.
+
+    Reports pixel IoU, F1, precision, recall, and object F1 with one-to-one matches at
+    IoU >= --min-iou. Vector files are rasterised onto the raster's grid.
+    """
+    from geoseg.evaluate import evaluate as run
+
+    scores = run(pred, truth, threshold, min_iou)
+    if as_json:
+        click.echo(json.dumps(scores))
+        return
+    for key, value in scores.items():
+        click.echo(f"{key:<18} {value:.4f}")

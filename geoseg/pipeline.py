@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from geoseg.atomic import atomic_output, check_writable
@@ -26,6 +27,8 @@ from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_b
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
 STRIP_ROWS = 1024  # rows per vectorising strip
+# GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
+GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_CACHEMAX": 256}
 COLUMNS = {"area_m2": "float64", "perimeter_m": "float64", "score": "float64"}
 
 
@@ -61,7 +64,7 @@ def predict(
     _check_outputs(scene, [output, raster, preview], overwrite)
     if output is not None:
         driver_for(output)
-    with open_scene(scene) as src, contextlib.ExitStack() as stack:
+    with rasterio.Env(**GDAL_OPTIONS), open_scene(scene) as src, contextlib.ExitStack() as stack:
         predictor = predictor or load_predictor(model, device, backend)
         card = predictor.card
         tile = tile_size or card.tile_size
@@ -79,7 +82,7 @@ def predict(
             prob_path = Path(folder) / "probability.tif"
         layout = RasterLayout(card, threshold)
         profile = output_profile(src, layout.count, "uint8", BLOCK, **(creation_options or {}))
-        with rasterio.open(prob_path, "w", **profile) as dst:
+        with writing(raster or prob_path), rasterio.open(prob_path, "w", **profile) as dst:
             layout.describe(dst)
             infer_scene(src, predictor, chosen, scaling, grid, batch_size, layout.sink(src, dst), progress)
         strips = _counted(read_strips(prob_path, STRIP_ROWS, layout.bands), src.height, progress)
@@ -190,6 +193,16 @@ class RasterLayout:
             record["class_id"] = value - 1
             record["class"] = self.card.classes[value - 1]
         return record
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a failed write (disk full, file too large, folder gone) into a one-line error."""
+    try:
+        yield
+    except (RasterioIOError, OSError) as exc:
+        detail = str(exc.__cause__ or exc).strip().splitlines()[0]
+        raise GeosegError(f"could not write {path} ({detail}); is the disk full?") from None
 
 
 def _to_byte(probability: np.ndarray) -> np.ndarray:

@@ -3,14 +3,16 @@ model card asks, validity masks, and the profile of the rasters geoseg writes.""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from geoseg.errors import GeosegError
@@ -30,7 +32,9 @@ def open_scene(path: str | Path) -> rasterio.DatasetReader:
     if path.stat().st_size == 0:
         raise GeosegError(f"{path} is an empty file")
     try:
-        src = rasterio.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # check_scene says it better
+            src = rasterio.open(path)
     except RasterioIOError as exc:
         raise GeosegError(f"{path} is not a raster that GDAL can read ({_first_line(exc)})") from None
     try:
@@ -127,8 +131,9 @@ def scene_scaling(src: rasterio.DatasetReader, bands: list[int], card: ModelCard
     factor = max(1, math.ceil(max(src.width, src.height) / STATS_SIZE))
     shape = (max(1, src.height // factor), max(1, src.width // factor))
     unique = sorted(set(bands))
-    data = src.read(unique, out_shape=(len(unique), *shape))
-    valid = src.dataset_mask(out_shape=shape) > 0
+    with reading(src):
+        data = src.read(unique, out_shape=(len(unique), *shape))
+        valid = src.dataset_mask(out_shape=shape) > 0
     low, high = band_percentiles(data, valid, card.scaling.get("low", 2.0), card.scaling.get("high", 98.0))
     position = {b: i for i, b in enumerate(unique)}
     rows = [position[b] for b in bands]
@@ -154,10 +159,20 @@ def read_tile(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Normalised model input ``(channels, h, w)`` float32 and validity ``(h, w)`` bool for a
     window; invalid pixels are set to the card's mean (0 after normalisation)."""
-    valid = src.dataset_mask(window=window) > 0
-    x = scaling.apply(src.read(bands, window=window))
+    with reading(src):
+        valid = src.dataset_mask(window=window) > 0
+        x = scaling.apply(src.read(bands, window=window))
     x[:, ~valid] = 0.0
     return x, valid
+
+
+@contextlib.contextmanager
+def reading(src: rasterio.DatasetReader):
+    """Turn a failed pixel read (a truncated or corrupt file) into a one-line error."""
+    try:
+        yield
+    except RasterioIOError as exc:
+        raise GeosegError(f"{src.name} could not be read; the file may be truncated or corrupt ({_first_line(exc.__cause__ or exc)})") from None
 
 
 def output_profile(src: rasterio.DatasetReader, count: int, dtype: str, block: int, **creation) -> dict:

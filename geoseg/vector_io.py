@@ -6,6 +6,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pyogrio
+import pyogrio.errors
 
 from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
@@ -37,4 +38,8 @@ def write_vector(records: list[dict], path: str | Path, crs, columns: dict[str, 
     frame = gpd.GeoDataFrame(records, columns=["geometry", *columns], geometry="geometry", crs=crs)
     frame = frame.astype(columns)
     with atomic_output(path, overwrite=overwrite) as tmp:
-        pyogrio.write_dataframe(frame, tmp, driver=driver, layer=LAYER, geometry_type="Polygon")
+        try:
+            pyogrio.write_dataframe(frame, tmp, driver=driver, layer=LAYER, geometry_type="Polygon")
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+            detail = str(exc).strip().splitlines()[0]
+            raise GeosegError(f"could not write {path} ({detail}); is the disk full?") from None

@@ -1,0 +1,75 @@
+"""Comparing a prediction with the truth on one grid: either may be a raster mask (or
+probability raster) or a vector file of footprints, rasterised onto the other's grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio import features
+
+from geoseg.errors import GeosegError
+from geoseg.metrics import ObjectCounts, PixelCounts
+from geoseg.raster import open_scene
+from geoseg.vector_io import DRIVERS
+
+Grid = tuple[tuple[int, int], object, object]  # (shape, transform, crs)
+
+
+def is_vector(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in DRIVERS
+
+
+def read_raster_mask(path: str | Path, threshold: float) -> tuple[np.ndarray, np.ndarray, Grid]:
+    """Building mask, validity and grid of a raster: 0/1, 0/255 masks and 0-255 or 0-1
+    probabilities all work (a pixel is building at ``threshold`` of the band's full scale)."""
+    with open_scene(path) as src:
+        values = src.read(1)
+        valid = src.dataset_mask() > 0
+        grid = (values.shape, src.transform, src.crs)
+    full_scale = 255.0 if values.max(initial=0) > 1 else 1.0
+    return values >= threshold * full_scale, valid, grid
+
+
+def rasterise_vector(path: str | Path, grid: Grid) -> np.ndarray:
+    """Footprints of a vector file burnt onto ``grid`` (pixel centres inside a polygon)."""
+    import pyogrio
+
+    try:
+        frame = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio's DataSourceError and friends
+        raise GeosegError(f"{path} is not a vector file OGR can read ({str(exc).splitlines()[0]})") from None
+    shape, transform, crs = grid
+    if frame.crs is None:
+        raise GeosegError(f"{path} has no CRS")
+    frame = frame.to_crs(crs)
+    geoms = [g for g in frame.geometry if g is not None and not g.is_empty]
+    if not geoms:
+        return np.zeros(shape, dtype=bool)
+    return features.rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, dtype="uint8") > 0
+
+
+def evaluate(pred: str | Path, truth: str | Path, threshold: float = 0.5, min_iou: float = 0.5) -> dict:
+    """Pixel IoU/F1/precision/recall and object F1 at IoU >= ``min_iou`` of ``pred`` against ``truth``."""
+    rasters = [p for p in (pred, truth) if not is_vector(p)]
+    if not rasters:
+        raise GeosegError("give at least one raster (prediction or truth) to define the grid")
+    masks: dict[str, np.ndarray] = {}
+    valid = None
+    grid = None
+    for key, path in (("pred", pred), ("truth", truth)):
+        if not is_vector(path):
+            mask, ok, this_grid = read_raster_mask(path, threshold)
+            if grid is not None and (this_grid[0] != grid[0] or this_grid[1] != grid[1]):
+                raise GeosegError(f"{path} is not on the same grid as {rasters[0]}")
+            grid = grid or this_grid
+            valid = ok if valid is None else valid & ok
+            masks[key] = mask
+    for key, path in (("pred", pred), ("truth", truth)):
+        if is_vector(path):
+            masks[key] = rasterise_vector(path, grid)
+    pred_mask, truth_mask = masks["pred"] & valid, masks["truth"] & valid
+    scores = PixelCounts().add(pred_mask, truth_mask, valid).scores()
+    scores.update(ObjectCounts().add(pred_mask, truth_mask, min_iou).scores())
+    return {k: round(v, 4) for k, v in scores.items()}

@@ -1,0 +1,67 @@
+"""Scores with answers worked out by hand."""
+
+import numpy as np
+import pytest
+import shapely
+
+from conftest import ORIGIN, write_scene
+from geoseg.evaluate import evaluate
+from geoseg.metrics import ObjectCounts, PixelCounts
+from geoseg.vector_io import write_vector
+
+
+def test_pixel_scores_by_hand():
+    truth = np.zeros((4, 4), dtype=bool)
+    truth[0:2, 0:2] = True  # 4 px
+    pred = np.zeros((4, 4), dtype=bool)
+    pred[0:2, 1:3] = True  # 4 px, 2 overlap
+    s = PixelCounts().add(pred, truth).scores()
+    assert s == {"iou": 2 / 6, "f1": 4 / 8, "precision": 0.5, "recall": 0.5}
+
+
+def test_object_f1_one_to_one_at_iou_half():
+    truth = np.zeros((20, 20), dtype=bool)
+    truth[0:4, 0:4] = True  # matched: IoU 12/16 = 0.75
+    truth[10:14, 10:14] = True  # missed: prediction covers a quarter
+    pred = np.zeros((20, 20), dtype=bool)
+    pred[0:4, 0:3] = True
+    pred[10:12, 10:12] = True
+    pred[17:19, 0:5] = True  # a false positive
+    s = ObjectCounts().add(pred, truth).scores()
+    assert s["object_precision"] == pytest.approx(1 / 3)
+    assert s["object_recall"] == pytest.approx(1 / 2)
+    assert s["object_f1"] == pytest.approx(2 / 5)
+
+
+def test_one_prediction_over_two_buildings_matches_at_most_one():
+    truth = np.zeros((10, 10), dtype=bool)
+    truth[0:4, 0:4] = True
+    truth[0:4, 5:6] = True
+    pred = np.zeros((10, 10), dtype=bool)
+    pred[0:4, 0:6] = True  # IoU with the big one 16/24 >= 0.5, with the small one 4/24
+    counts = ObjectCounts().add(pred, truth)
+    assert (counts.tp, counts.fp, counts.fn) == (1, 0, 1)
+
+
+def test_evaluate_raster_prediction_against_vector_truth(tmp_path):
+    prob = np.zeros((1, 20, 20), dtype=np.uint8)
+    prob[0, 2:6, 2:6] = 230  # building, probability 0-255
+    prob[0, 10:12, 10:12] = 90  # below the cut
+    pred = write_scene(tmp_path / "prob.tif", prob)
+    x0, y0 = ORIGIN
+    truth = tmp_path / "truth.gpkg"
+    # truth covers rows 2-5 and columns 2-7: 24 px, 16 of them predicted
+    write_vector([{"geometry": shapely.box(x0 + 2, y0 - 6, x0 + 8, y0 - 2)}], truth, "EPSG:32633", {}, False)
+    s = evaluate(pred, truth)
+    assert s["iou"] == pytest.approx(16 / 24, abs=1e-4)
+    assert s["precision"] == 1.0
+    assert s["object_f1"] == 1.0  # IoU 0.667 >= 0.5
+
+
+def test_evaluate_refuses_two_vectors(tmp_path):
+    from geoseg.errors import GeosegError
+
+    a = tmp_path / "a.gpkg"
+    write_vector([], a, "EPSG:32633", {}, False)
+    with pytest.raises(GeosegError, match="at least one raster"):
+        evaluate(a, a)
