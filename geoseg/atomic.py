@@ -25,6 +25,9 @@ def check_writable(path: str | Path, overwrite: bool) -> Path:
     return path
 
 
+TEMPORARY_GLOB = ".*.geoseg-*.part*"
+
+
 def temporary_name(path: Path) -> Path:
     """A hidden name beside ``path`` with the same suffix, unique to this process."""
     return path.with_name(f".{path.name}.geoseg-{os.getpid()}.part{path.suffix}")

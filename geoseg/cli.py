@@ -50,30 +50,52 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     ctx.obj = {"verbose": verbose}
 
 
+def inference_options(command):
+    """The options shared by predict and batch: model, engine, tiling and polygon shaping."""
+    options = [
+        click.option("-m", "--model", help="Model name (see 'geoseg models') or weights file (.safetensors, .onnx). Default: the shipped building model."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where the model runs; auto prefers a GPU."),
+        click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True, help="Inference engine; auto uses ONNX Runtime for .onnx models, PyTorch otherwise."),
+        click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's."),
+        click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass."),
+        click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Building probability cut. Default: the model card's."),
+        click.option("--bands", callback=_bands, help="Scene bands to use, 1-based, in the model's order (e.g. 3,2,1); one band is replicated."),
+        click.option("--simplify", type=click.FloatRange(min=0), help="Simplification tolerance in metres. Default: one pixel."),
+        click.option("--min-area", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Drop buildings smaller than this many square metres."),
+        click.option("--fill-holes", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Fill holes smaller than this many square metres."),
+        click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs."),
+        click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary on stdout."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary line."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def predict_options(params: dict) -> dict:
+    """Keyword arguments for geoseg.pipeline.predict from the shared options (removed from ``params``)."""
+    from geoseg.vectorize import Shaping
+
+    tile_size, overlap = params.pop("tile_size"), params.pop("overlap")
+    if overlap is not None and tile_size is not None and overlap >= tile_size:
+        raise click.BadParameter(f"{overlap} is not smaller than --tile-size {tile_size}", param_hint="--overlap")
+    shaping = Shaping(simplify_m=params.pop("simplify"), min_area_m2=params.pop("min_area"),
+                      fill_holes_m2=params.pop("fill_holes"))
+    names = ("model", "device", "backend", "batch_size", "threshold", "bands")
+    return {"tile_size": tile_size, "overlap": overlap, "shaping": shaping, **{n: params.pop(n) for n in names}}
+
+
 @cli.command()
 @click.argument("scene", type=click.Path(dir_okay=True, path_type=str))
 @click.option("-o", "--output", required=True, help="Building polygons; format from the extension (.gpkg, .geojson, .fgb, .shp).")
 @click.option("--raster", help="Also write the building probability (uint8 0-255, tiled GeoTIFF on the scene's grid).")
 @click.option("--preview", help="Also write a PNG quick-look with the outlines over the scene.")
-@click.option("-m", "--model", help="Model name (see 'geoseg models') or weights file. Default: the shipped building model.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where the model runs; auto prefers a GPU.")
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True, help="Inference engine; auto uses ONNX Runtime for .onnx models, PyTorch otherwise.")
-@click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's.")
-@click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass.")
-@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Building probability cut. Default: the model card's.")
-@click.option("--bands", callback=_bands, help="Scene bands to use, 1-based, in the model's order (e.g. 3,2,1); one band is replicated.")
-@click.option("--simplify", type=click.FloatRange(min=0), help="Simplification tolerance in metres. Default: one pixel.")
-@click.option("--min-area", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Drop buildings smaller than this many square metres.")
-@click.option("--fill-holes", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Fill holes smaller than this many square metres.")
+@inference_options
 @click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for --raster (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
-@click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary on stdout.")
-@click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary line.")
 @click.pass_context
-def predict(ctx, scene, output, raster, preview, model, device, backend, tile_size, overlap, batch_size, threshold, bands,
-            simplify, min_area, fill_holes, creation_options, overwrite, as_json, progress_mode, quiet):
+def predict(ctx, scene, output, raster, preview, creation_options, overwrite, progress_mode, as_json, quiet, **params):
     """Find the buildings in SCENE and write them to OUTPUT.
 
     \b
@@ -82,19 +104,12 @@ def predict(ctx, scene, output, raster, preview, model, device, backend, tile_si
     """
     from geoseg.pipeline import predict as run
     from geoseg.progress import reporter
-    from geoseg.vectorize import Shaping
 
-    if overlap is not None and tile_size is not None and overlap >= tile_size:
-        raise click.BadParameter(f"{overlap} is not smaller than --tile-size {tile_size}", param_hint="--overlap")
+    options = predict_options(params)
     report = reporter(progress_mode, quiet)
     try:
-        summary = run(
-            scene, output, raster=raster, preview=preview, model=model, device=device, backend=backend,
-            tile_size=tile_size,
-            overlap=overlap, batch_size=batch_size, threshold=threshold, bands=bands,
-            shaping=Shaping(simplify_m=simplify, min_area_m2=min_area, fill_holes_m2=fill_holes),
-            overwrite=overwrite, creation_options=creation_options, progress=report,
-        )
+        summary = run(scene, output, raster=raster, preview=preview, overwrite=overwrite,
+                      creation_options=creation_options, progress=report, **options)
     finally:
         report.close()
     if as_json:
@@ -107,6 +122,77 @@ def predict(ctx, scene, output, raster, preview, model, device, backend, tile_si
         )
     if ctx.obj["verbose"]:
         click.echo(json.dumps(summary, indent=2), err=True)
+
+
+@cli.command()
+@click.argument("input_dir", type=click.Path(file_okay=False, path_type=str))
+@click.option("-o", "--output", "output_dir", required=True, help="Output folder: one .gpkg per input, mirroring INPUT_DIR.")
+@click.option("--pattern", default="*.tif", show_default=True, help="Which files to take (glob).")
+@click.option("-r", "--recursive", is_flag=True, help="Look in subfolders too.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes (the cores are shared between them).")
+@click.option("--dask-scheduler", metavar="ADDRESS", help="Run on a dask.distributed cluster, e.g. tcp://host:8786; OUTPUT_DIR must be shared with the workers.")
+@click.option("--merge", type=click.Path(dir_okay=False), help="Also write one layer for the whole folder, buildings across tile borders joined.")
+@click.option("--raster", is_flag=True, help="Also write NAME_prob.tif beside each output.")
+@click.option("--wait", is_flag=True, help="If another run holds OUTPUT_DIR, wait for it instead of exiting.")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Append one JSON line per file and the summary to this file.")
+@inference_options
+def batch(input_dir, output_dir, pattern, recursive, workers, dask_scheduler, merge, raster, wait, log_file,
+          progress_mode, as_json, quiet, **params):
+    """Process every new or changed scene in INPUT_DIR; safe to run from cron.
+
+    Finished inputs are remembered (OUTPUT_DIR/.geoseg-batch.sqlite) and skipped while
+    unchanged and processed with the same model and settings; a killed run resumes where it
+    stopped. A second run on the same OUTPUT_DIR exits at once (code 0) while the first is
+    alive. A bad file is recorded as failed and the rest go on; the exit code is 1 if any
+    failed.
+    """
+    from pathlib import Path
+
+    from geoseg.batch import Busy, result_line, run_batch
+
+    options = predict_options(params)
+    log = open(log_file, "a") if log_file else None
+    bar = None
+
+    def on_start(total: int) -> None:
+        nonlocal bar
+        if progress_mode == "bar" or (progress_mode == "auto" and not quiet and sys.stderr.isatty()):
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc="Scenes", unit="file")
+
+    def on_result(result) -> None:
+        if log:
+            print(result_line(result), file=log, flush=True)
+        if bar is not None:
+            bar.update(1)
+        elif progress_mode == "json":
+            click.echo(result_line(result), err=True)
+        if result.status == "failed" and not quiet:
+            click.echo(f"geoseg: {result.relative}: failed: {result.error}", err=True)
+
+    try:
+        summary = run_batch(Path(input_dir), Path(output_dir), pattern=pattern, recursive=recursive,
+                            workers=workers, dask_scheduler=dask_scheduler, raster=raster,
+                            merge=Path(merge) if merge else None, wait=wait, options=options,
+                            on_start=on_start, on_result=on_result)
+    except Busy as busy:
+        click.echo(f"geoseg: another batch run (pid {busy.pid}) is working on {output_dir}; exiting", err=True)
+        return
+    finally:
+        if bar is not None:
+            bar.close()
+    if log:
+        print(json.dumps({"summary": summary}), file=log, flush=True)
+        log.close()
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet:
+        click.echo(f"{summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed "
+                   f"of {summary['inputs']} ({summary['megapixels']:.1f} MP, {summary['megapixels_per_second']:.2f} MP/s)"
+                   + (f"; merged {summary['merged_buildings']} buildings -> {summary['merged']}" if merge else ""))
+    if summary["failed"]:
+        sys.exit(EXIT_FAILED)
 
 
 def _terminate(signum, frame):

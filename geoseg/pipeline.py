@@ -27,6 +27,7 @@ from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_b
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
 STRIP_ROWS = 1024  # rows per vectorising strip
+SCRATCH_PREFIX = ".geoseg-scratch-"  # working folders beside the output, removed at the end
 # GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
 GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_CACHEMAX": 256}
 COLUMNS = {"area_m2": "float64", "perimeter_m": "float64", "score": "float64"}
@@ -78,7 +79,7 @@ def predict(
         if raster is not None:
             prob_path = stack.enter_context(atomic_output(raster, overwrite=overwrite))
         else:
-            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="geoseg-", dir=_scratch_dir(output)))
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=_scratch_dir(output)))
             prob_path = Path(folder) / "probability.tif"
         layout = RasterLayout(card, threshold)
         profile = output_profile(src, layout.count, "uint8", BLOCK, **(creation_options or {}))

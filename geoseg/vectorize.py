@@ -186,14 +186,14 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
     for building in buildings:
         if building.pixels * pixel_area < shaping.min_area_m2:
             continue
-        for geom in _polygons(building.geometry):
+        for geom in polygons(building.geometry):
             geom = fill_holes(geom, shaping.fill_holes_m2 / pixel_area)
             geom = shapely.simplify(geom, 0)  # drop collinear vertices: rings start at a corner
             if tolerance > 0:
                 geom = shapely.simplify(geom, tolerance, preserve_topology=True)
             geom = shapely.affinity.affine_transform(geom, matrix)
             if not geom.is_valid:
-                geom = max(_polygons(shapely.make_valid(geom)), key=lambda g: g.area, default=None)
+                geom = max(polygons(shapely.make_valid(geom)), key=lambda g: g.area, default=None)
             if geom is None or geom.is_empty:
                 continue
             area = ground.area(geom)
@@ -214,7 +214,7 @@ def fill_holes(polygon: Polygon, max_hole_area: float) -> Polygon:
     return polygon if len(keep) == len(polygon.interiors) else Polygon(polygon.exterior, keep)
 
 
-def _polygons(geom) -> list[Polygon]:
+def polygons(geom) -> list[Polygon]:
     if isinstance(geom, Polygon):
         return [geom]
     return [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]

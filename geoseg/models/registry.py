@@ -106,3 +106,23 @@ def load(spec: str | Path | None = None) -> tuple[SegmentationNet, ModelCard]:
         raise GeosegError(f"unknown model {spec!r}: give a weights file or one of {', '.join(PRESETS)}")
     state, card = io.load_state(spec)
     return build(card, state), card
+
+
+def fingerprint(spec: str | Path | None = None) -> str:
+    """A digest that changes whenever the model ``--model`` names changes: the weights file's
+    bytes, or the card of an untrained preset (built from a fixed seed)."""
+    import hashlib
+
+    spec = str(spec) if spec is not None else DEFAULT_MODEL
+    if spec in PRESETS:
+        path = shipped_weights(spec)
+        if path is None:
+            return hashlib.sha256(f"untrained:{preset_card(spec).to_json()}".encode()).hexdigest()
+        spec = str(path)
+    if not Path(spec).is_file():
+        raise GeosegError(f"model file {spec} does not exist")
+    digest = hashlib.sha256()
+    with open(spec, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,221 @@
+"""Folders of scenes, as cron jobs run them: one output per input mirroring the folder tree,
+resumable (a SQLite state file says what is done, with which model), locked against
+overlapping runs, one bad file never stopping the rest; on local processes or a Dask cluster."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from geoseg.batch_state import BatchState, Busy, Fingerprint, FolderLock
+from geoseg.errors import GeosegError
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and everything a worker needs to process it (plain data: it travels to workers)."""
+
+    input: str
+    relative: str
+    output: str
+    raster: str | None
+    options: dict = field(default_factory=dict)  # keyword arguments of geoseg.pipeline.predict
+
+
+@dataclass
+class Result:
+    relative: str
+    status: str  # "done" or "failed"
+    error: str | None = None
+    seconds: float = 0.0
+    megapixels: float = 0.0
+    buildings: int = 0
+
+
+def find_inputs(input_dir: Path, pattern: str, recursive: bool) -> list[Path]:
+    """Files under ``input_dir`` matching ``pattern``, sorted; hidden files are skipped."""
+    if not input_dir.is_dir():
+        raise GeosegError(f"{input_dir} is not a folder")
+    found = input_dir.rglob(pattern) if recursive else input_dir.glob(pattern)
+    return sorted(p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(input_dir).parts))
+
+
+def output_for(relative: Path, output_dir: Path, suffix: str) -> Path:
+    """Where ``relative``'s output goes, refusing anything that would land outside ``output_dir``
+    (``..`` in names, or a symlinked folder or file in the output tree)."""
+    root = output_dir.resolve()
+    target = output_dir / relative.with_suffix(suffix)
+    if ".." in relative.parts or not target.parent.resolve().is_relative_to(root):
+        raise GeosegError(f"the output for {relative} would fall outside {output_dir}")
+    if target.is_symlink():
+        raise GeosegError(f"{target} is a symbolic link; geoseg will not write through it")
+    return target
+
+
+def settings_digest(model_digest: str, options: dict) -> str:
+    """The model and every setting that changes an output: a change means redo."""
+    keyed = {k: v for k, v in options.items() if k not in ("device", "batch_size", "overwrite")}
+    text = json.dumps({"model": model_digest, **keyed}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def remove_leftovers(output_dir: Path) -> None:
+    """Delete what a killed run left half-written. Only called under the folder lock, when no
+    other geoseg batch can be writing here."""
+    import shutil
+
+    from geoseg.atomic import TEMPORARY_GLOB
+    from geoseg.pipeline import SCRATCH_PREFIX
+
+    for path in output_dir.rglob(TEMPORARY_GLOB):
+        path.unlink(missing_ok=True)
+    for path in output_dir.rglob(SCRATCH_PREFIX + "*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+_PREDICTORS: dict = {}
+
+
+def run_job(job: Job) -> Result:
+    """Process one file (in this process, a pool worker or a Dask worker); never raises."""
+    from geoseg.inference import load_predictor
+    from geoseg.pipeline import predict
+
+    started = time.perf_counter()
+    options = dict(job.options)
+    key = (options.get("model"), options.get("device", "auto"), options.get("backend", "auto"))
+    try:
+        if key not in _PREDICTORS:
+            _PREDICTORS[key] = load_predictor(*key)
+        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+        for name in ("model", "device", "backend"):
+            options.pop(name, None)
+        summary = predict(job.input, job.output, raster=job.raster, predictor=_PREDICTORS[key], overwrite=True, **options)
+    except GeosegError as exc:
+        return Result(job.relative, "failed", str(exc), time.perf_counter() - started)
+    except Exception as exc:  # a bad file must not stop the batch; record what happened
+        return Result(job.relative, "failed", f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+    return Result(job.relative, "done", None, time.perf_counter() - started,
+                  summary["width"] * summary["height"] / 1e6, summary["buildings"])
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_local(jobs: list[Job], workers: int) -> Iterator[Result]:
+    """In this process (``workers`` 1) or a pool of ``workers`` processes sharing the cores."""
+    if workers <= 1:
+        for job in jobs:
+            yield run_job(job)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(run_job, job): job for job in jobs}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as exc:  # the worker process died
+                yield Result(futures[future].relative, "failed", f"worker died: {exc}")
+
+
+def run_dask(jobs: list[Job], address: str) -> Iterator[Result]:
+    """On a dask.distributed cluster: one task per file; workers write to the shared output path."""
+    from distributed import Client, as_completed
+
+    with Client(address) as client:
+        futures = client.map(run_job, jobs, pure=False, key=[f"geoseg-{j.relative}" for j in jobs])
+        relative = {f.key: j.relative for f, j in zip(futures, jobs)}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as exc:  # the task was lost with its worker
+                yield Result(relative[future.key], "failed", f"{type(exc).__name__}: {exc}")
+
+
+Report = Callable[[Result], None]
+
+
+def run_batch(input_dir: Path, output_dir: Path, *, pattern: str = "*.tif", recursive: bool = False,
+              workers: int = 1, dask_scheduler: str | None = None, raster: bool = False,
+              merge: Path | None = None, wait: bool = False, options: dict | None = None,
+              on_start: Callable[[int], None] = lambda n: None, on_result: Report = lambda r: None) -> dict:
+    """Process every new or changed input; return the summary. Raises :class:`Busy` if another
+    run holds ``output_dir``."""
+    from geoseg.models.registry import fingerprint
+
+    options = dict(options or {})
+    output_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with FolderLock(output_dir, wait=wait):
+        remove_leftovers(output_dir)
+        state = BatchState(output_dir)
+        try:
+            model = settings_digest(fingerprint(options.get("model")), options)
+            inputs = find_inputs(input_dir, pattern, recursive)
+            jobs, prints, counts = [], {}, {"done": 0, "skipped": 0, "failed": 0}
+            for path in inputs:
+                relative = path.relative_to(input_dir)
+                prints[str(relative)] = Fingerprint.of(path, model)
+                try:
+                    target = output_for(relative, output_dir, ".gpkg")
+                    prob = output_for(relative.with_name(relative.stem + "_prob"), output_dir, ".tif") if raster else None
+                except GeosegError as exc:
+                    state.record(str(relative), prints[str(relative)], "failed", str(exc))
+                    counts["failed"] += 1
+                    on_result(Result(str(relative), "failed", str(exc)))
+                    continue
+                if state.is_done(str(relative), prints[str(relative)]) and target.exists():
+                    counts["skipped"] += 1
+                    continue
+                jobs.append(Job(str(path), str(relative), str(target), str(prob) if prob else None, options))
+            on_start(len(jobs))
+            megapixels = 0.0
+            results = run_dask(jobs, dask_scheduler) if dask_scheduler else run_local(jobs, workers)
+            for result in results:
+                state.record(result.relative, prints[result.relative], result.status, result.error,
+                             result.seconds, result.megapixels, result.buildings)
+                counts[result.status] += 1
+                megapixels += result.megapixels
+                on_result(result)
+            merged = None
+            if merge is not None:
+                merged = _merge(state, output_dir, input_dir, merge)
+        finally:
+            state.close()
+    seconds = time.perf_counter() - started
+    return {**counts, "inputs": len(inputs), "megapixels": round(megapixels, 2), "seconds": round(seconds, 2),
+            "megapixels_per_second": round(megapixels / seconds, 3) if seconds else 0.0,
+            "merged": str(merge) if merge else None, "merged_buildings": merged}
+
+
+def _merge(state: BatchState, output_dir: Path, input_dir: Path, merge: Path) -> int:
+    """Write every done output of the folder into ``merge``, joining buildings across tile borders."""
+    import rasterio
+
+    from geoseg.merge import write_merged
+
+    done = [row["path"] for row in state.rows() if row["status"] == "done"]
+    if not done:
+        raise GeosegError("nothing to merge: no input has been processed")
+    with rasterio.open(input_dir / done[0]) as src:
+        tolerance = abs(src.transform.a) / 2
+    return write_merged([output_dir / Path(p).with_suffix(".gpkg") for p in done], merge, tolerance, overwrite=True)
+
+
+def result_line(result: Result) -> str:
+    return json.dumps(asdict(result))
+
+
+__all__ = ["Busy", "Job", "Result", "run_batch", "run_job"]

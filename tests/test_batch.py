@@ -1,0 +1,164 @@
+"""Batch runs over folders: resume, skip, redo, lock, bad files, merge, and Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyogrio
+import pytest
+from rasterio.transform import from_origin
+
+from conftest import BrightNet, ORIGIN, predictor_for, rectangles_scene, write_scene
+from geoseg import batch
+from geoseg.batch_state import LOCK_NAME, FolderLock
+from geoseg.errors import GeosegError
+
+TILE = 200
+# buildings in a 2 x 2 mosaic of 200 px tiles (row0, col0, row1, col1), in mosaic pixels
+MOSAIC_BOXES = [
+    (50, 180, 80, 230),  # crosses the vertical border between tiles (0,0) and (0,1)
+    (180, 20, 230, 60),  # crosses the horizontal border
+    (170, 170, 240, 240),  # crosses both: four pieces
+    (20, 20, 40, 40),  # inside one tile
+]
+OPTIONS = {"tile_size": 128, "overlap": 32}
+
+
+@pytest.fixture(autouse=True)
+def bright_model(monkeypatch):
+    """Batch jobs in this process use the stand-in model that calls bright pixels buildings."""
+    monkeypatch.setattr(batch, "_PREDICTORS", {(None, "auto", "auto"): predictor_for(BrightNet())})
+
+
+def make_mosaic(folder, boxes=MOSAIC_BOXES):
+    folder.mkdir(parents=True, exist_ok=True)
+    mosaic = rectangles_scene(2 * TILE, 2 * TILE, boxes)
+    for r in range(2):
+        for c in range(2):
+            transform = from_origin(ORIGIN[0] + c * TILE, ORIGIN[1] - r * TILE, 1.0, 1.0)
+            tile = mosaic[:, r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE]
+            write_scene(folder / f"tile_{r}_{c}.tif", np.ascontiguousarray(tile), transform=transform)
+
+
+def test_merge_joins_buildings_across_tile_borders(tmp_path):
+    make_mosaic(tmp_path / "in")
+    summary = batch.run_batch(tmp_path / "in", tmp_path / "out", merge=tmp_path / "all.gpkg", options=OPTIONS)
+    assert summary["done"] == 4 and summary["failed"] == 0
+    per_tile = sum(len(pyogrio.read_dataframe(tmp_path / "out" / f"tile_{r}_{c}.gpkg")) for r in range(2) for c in range(2))
+    assert per_tile == 1 + 2 + 2 + 4
+    merged = pyogrio.read_dataframe(tmp_path / "all.gpkg")
+    assert len(merged) == len(MOSAIC_BOXES) == summary["merged_buildings"]
+    assert sorted(merged["area_m2"]) == sorted(float((b[2] - b[0]) * (b[3] - b[1])) for b in MOSAIC_BOXES)
+    assert all(g.geom_type == "Polygon" for g in merged.geometry)
+
+
+def test_rerun_skips_done_files_and_redoes_changed_ones(tmp_path):
+    make_mosaic(tmp_path / "in")
+    first = batch.run_batch(tmp_path / "in", tmp_path / "out", options=OPTIONS)
+    assert (first["done"], first["skipped"]) == (4, 0)
+    again = batch.run_batch(tmp_path / "in", tmp_path / "out", options=OPTIONS)
+    assert (again["done"], again["skipped"]) == (0, 4)
+    changed = tmp_path / "in" / "tile_1_1.tif"
+    write_scene(changed, rectangles_scene(TILE, TILE, [(10, 10, 50, 50), (100, 100, 150, 150)]),
+                transform=from_origin(ORIGIN[0] + TILE, ORIGIN[1] - TILE, 1.0, 1.0))
+    third = batch.run_batch(tmp_path / "in", tmp_path / "out", options=OPTIONS)
+    assert (third["done"], third["skipped"]) == (1, 3)
+    assert len(pyogrio.read_dataframe(tmp_path / "out" / "tile_1_1.gpkg")) == 2
+    other = batch.run_batch(tmp_path / "in", tmp_path / "out", options={**OPTIONS, "threshold": 0.7})
+    assert other["done"] == 4  # new settings: everything is redone
+
+
+def test_a_corrupt_file_is_recorded_and_the_rest_go_on(tmp_path):
+    make_mosaic(tmp_path / "in")
+    (tmp_path / "in" / "broken.tif").write_bytes(b"II*\x00garbage")
+    seen = []
+    summary = batch.run_batch(tmp_path / "in", tmp_path / "out", options=OPTIONS, on_result=seen.append)
+    assert (summary["done"], summary["failed"]) == (4, 1)
+    (failure,) = [r for r in seen if r.status == "failed"]
+    assert failure.relative == "broken.tif" and "not a raster" in failure.error
+    assert not (tmp_path / "out" / "broken.gpkg").exists()
+
+
+def test_outputs_mirror_subfolders_and_never_leave_the_output_folder(tmp_path):
+    make_mosaic(tmp_path / "in" / "2026" / "north")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "2026").symlink_to(outside, target_is_directory=True)
+    summary = batch.run_batch(tmp_path / "in", tmp_path / "out", recursive=True, options=OPTIONS)
+    assert summary["failed"] == 4 and list(outside.iterdir()) == []
+    (tmp_path / "out" / "2026").unlink()
+    summary = batch.run_batch(tmp_path / "in", tmp_path / "out", recursive=True, options=OPTIONS)
+    assert summary["done"] == 4
+    assert (tmp_path / "out" / "2026" / "north" / "tile_0_0.gpkg").is_file()
+    with pytest.raises(GeosegError, match="outside"):
+        batch.output_for(batch.Path("../x.tif"), tmp_path / "out", ".gpkg")
+
+
+def test_dask_local_cluster_gives_the_same_result_as_a_local_run(tmp_path):
+    from distributed import LocalCluster
+
+    make_mosaic(tmp_path / "in")
+    local = batch.run_batch(tmp_path / "in", tmp_path / "local", merge=tmp_path / "local.gpkg", options=OPTIONS)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        dask = batch.run_batch(tmp_path / "in", tmp_path / "dask", merge=tmp_path / "dask.gpkg", options=OPTIONS,
+                               dask_scheduler=cluster.scheduler_address)
+    assert (dask["done"], dask["failed"]) == (local["done"], local["failed"]) == (4, 0)
+    a = pyogrio.read_dataframe(tmp_path / "local.gpkg").sort_values("area_m2")
+    b = pyogrio.read_dataframe(tmp_path / "dask.gpkg").sort_values("area_m2")
+    assert list(a["area_m2"]) == list(b["area_m2"])
+    assert all(x.equals(y) for x, y in zip(a.geometry, b.geometry))
+
+
+def geoseg_batch(*args):
+    return [sys.executable, "-m", "geoseg", "batch", *map(str, args)]
+
+
+def test_second_run_on_a_locked_folder_exits_zero_at_once(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "in").mkdir()
+    with FolderLock(tmp_path / "out"):
+        run = subprocess.run(geoseg_batch(tmp_path / "in", "-o", tmp_path / "out"), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0
+    assert f"pid {os.getpid()}" in run.stderr and "exiting" in run.stderr
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out" / LOCK_NAME).write_text("999999")  # left by a run that died
+    run = subprocess.run(geoseg_batch(tmp_path / "in", "-o", tmp_path / "out", "--json"), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["inputs"] == 0
+
+
+def test_killed_run_resumes_and_finishes(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        write_scene(folder / f"s{i}.tif", rng.integers(0, 255, (3, 640, 640), dtype=np.uint8))
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    args = geoseg_batch(folder, "-o", out, "--model", "enet-buildings", "--log", log, "--tile-size", "256")
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (log.exists() and log.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {json.loads(line)["relative"] for line in log.read_text().splitlines()}
+    assert 2 <= len(finished) < 6
+    complete = {p.name for p in out.glob("*.gpkg")}
+    assert complete == {f.replace(".tif", ".gpkg") for f in finished}  # nothing half-written under a final name
+    rerun = subprocess.run(args + ["--json"], capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["skipped"] == len(finished) and summary["done"] == 6 - len(finished)
+    assert len(list(out.glob("*.gpkg"))) == 6
+    assert not list(out.glob(".*part*")) and not list(out.glob(".geoseg-scratch-*"))
