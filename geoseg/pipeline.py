@@ -90,7 +90,8 @@ def predict(
         regions = polygonize_strips(layout.classes(y0, values, valid) for y0, values, valid in strips)
         records = [layout.attributes(r) for r in shape_buildings(regions, src.transform, src.crs, shaping)]
         if output is not None:
-            write_vector(records, output, src.crs, layout.columns, overwrite)
+            columns = layout.columns | ({"regularized": "bool"} if shaping.regularize else {})
+            write_vector(records, output, src.crs, columns, overwrite)
         if preview is not None:
             render_preview_for(src, chosen, records, preview, card, overwrite)
     seconds = time.perf_counter() - started

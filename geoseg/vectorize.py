@@ -141,6 +141,7 @@ class Shaping:
     simplify_m: float | None = None
     min_area_m2: float = 2.0
     fill_holes_m2: float = 2.0
+    regularize: bool = False
 
 
 def pixel_size_m(transform, crs) -> float:
@@ -171,41 +172,87 @@ class Ground:
         return geom.length * self.factor
 
 
-def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shaping) -> Iterator[dict]:
-    """Map-coordinate records ``{geometry, value, area_m2, perimeter_m, score}`` for output.
+CHUNK = 512  # buildings shaped together: regularised in one call, overlaps removed between them
 
-    Holes below ``fill_holes_m2`` are filled and outlines simplified in pixel space (where the
-    pieces' shared edges are exact), then moved onto the map; buildings below ``min_area_m2``
-    are dropped.
+
+def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shaping) -> Iterator[dict]:
+    """Map-coordinate records ``{geometry, value, area_m2, perimeter_m, score}`` for output
+    (and ``regularized`` when ``shaping.regularize``).
+
+    In pixel space, where the pieces' shared edges are exact: holes below ``fill_holes_m2``
+    are filled, outlines simplified (and regularised), and a polygon that a neighbour's
+    simplification made overlap is cut back, so polygons never overlap. Then they move onto
+    the map; buildings below ``min_area_m2`` are dropped.
     """
     ground = Ground(crs)
     pixel_m = pixel_size_m(transform, crs)
     pixel_area = pixel_m**2
     tolerance = (shaping.simplify_m if shaping.simplify_m is not None else pixel_m) / pixel_m
     matrix = [transform.a, transform.b, transform.d, transform.e, transform.c, transform.f]
-    for building in buildings:
-        if building.pixels * pixel_area < shaping.min_area_m2:
-            continue
-        for geom in polygons(building.geometry):
-            geom = fill_holes(geom, shaping.fill_holes_m2 / pixel_area)
-            geom = shapely.simplify(geom, 0)  # drop collinear vertices: rings start at a corner
-            if tolerance > 0:
-                geom = shapely.simplify(geom, tolerance, preserve_topology=True)
+    outlines = (
+        (building, _outline(geom, shaping.fill_holes_m2 / pixel_area, tolerance))
+        for building in buildings
+        if building.pixels * pixel_area >= shaping.min_area_m2
+        for geom in polygons(building.geometry)
+    )
+    for chunk in _chunks(outlines, CHUNK):
+        shapes = [geom for _, geom in chunk]
+        flags: list[bool | None] = [None] * len(chunk)
+        if shaping.regularize:
+            from geoseg.regularize import regularize
+
+            shapes, flags = map(list, zip(*regularize(shapes, pixel_m)))
+        for (building, _), geom, flag in zip(chunk, remove_overlaps(shapes), flags):
             geom = shapely.affinity.affine_transform(geom, matrix)
-            if not geom.is_valid:
-                geom = max(polygons(shapely.make_valid(geom)), key=lambda g: g.area, default=None)
-            if geom is None or geom.is_empty:
-                continue
             area = ground.area(geom)
-            if area < shaping.min_area_m2:
+            if geom.is_empty or area < shaping.min_area_m2:
                 continue
-            yield {
+            record = {
                 "geometry": geom,
                 "value": building.value,
                 "area_m2": round(area, 2),
                 "perimeter_m": round(ground.length(geom.exterior), 2),
                 "score": round(building.score, 4),
             }
+            if flag is not None:
+                record["regularized"] = flag
+            yield record
+
+
+def _outline(geom: Polygon, max_hole: float, tolerance: float) -> Polygon:
+    """Holes filled and the outline simplified, in pixel units; always one valid polygon."""
+    geom = shapely.simplify(fill_holes(geom, max_hole), 0)  # drop collinear vertices: rings start at a corner
+    if tolerance > 0:
+        geom = shapely.simplify(geom, tolerance, preserve_topology=True)
+    return _largest(geom)
+
+
+def remove_overlaps(shapes: list[Polygon]) -> list[Polygon]:
+    """Cut each polygon back where it overlaps one earlier in the list."""
+    tree = shapely.STRtree(shapes)
+    out = list(shapes)
+    for i, j in zip(*tree.query(shapes, predicate="overlaps")):
+        if j < i and out[i].intersection(out[j]).area > 0:
+            out[i] = _largest(out[i].difference(out[j]))
+    return out
+
+
+def _largest(geom) -> Polygon:
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    parts = polygons(geom)
+    return max(parts, key=lambda g: g.area) if parts else Polygon()
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def fill_holes(polygon: Polygon, max_hole_area: float) -> Polygon:
@@ -215,6 +262,7 @@ def fill_holes(polygon: Polygon, max_hole_area: float) -> Polygon:
 
 
 def polygons(geom) -> list[Polygon]:
+    """The polygons in ``geom`` (itself, or the polygon parts of a collection)."""
     if isinstance(geom, Polygon):
         return [geom]
     return [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]

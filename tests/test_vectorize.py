@@ -2,6 +2,7 @@
 
 import numpy as np
 import shapely
+import shapely.affinity
 from rasterio.transform import from_origin
 
 from geoseg.vectorize import Shaping, binary_classes, fill_holes, polygonize_strips, shape_buildings
@@ -102,3 +103,59 @@ def test_min_area_drops_small_buildings():
     transform = from_origin(0.0, 20.0, 1.0, 1.0)
     records = list(shape_buildings(_buildings(mask, 8), transform, "EPSG:32633", Shaping(min_area_m2=10)))
     assert [r["area_m2"] for r in records] == [25.0]
+
+
+def _rasterised(poly, shape=(120, 120)):
+    from rasterio import features
+
+    return features.rasterize([(poly, 1)], out_shape=shape).astype(bool)
+
+
+def _shaped(mask, regularize):
+    transform = from_origin(0.0, float(mask.shape[0]), 1.0, 1.0)
+    return list(shape_buildings(_buildings(mask, 32), transform, "EPSG:32633", Shaping(regularize=regularize)))
+
+
+def _pixel_poly(geom, height):
+    return shapely.affinity.affine_transform(geom, [1, 0, 0, -1, 0, height])
+
+
+def test_regularised_rotated_building_has_right_angles_and_fits_better():
+    truth = shapely.affinity.rotate(shapely.box(30, 40, 90, 75), 28, origin="centroid")
+    mask = _rasterised(truth)
+    (raw,) = _shaped(mask, False)
+    (reg,) = _shaped(mask, True)
+    assert reg["regularized"] is True
+    ring = np.array(reg["geometry"].exterior.coords)
+    assert len(ring) - 1 <= 6 < len(np.array(raw["geometry"].exterior.coords)) - 1
+    edges = np.diff(ring, axis=0)
+    walls = edges[np.linalg.norm(edges, axis=1) > 2]  # ignore sub-pixel jogs
+    angles = np.degrees(np.arctan2(walls[:, 1], walls[:, 0])) % 90
+    off = np.minimum(np.abs(angles - angles[0]), 90 - np.abs(angles - angles[0]))
+    assert off.max() < 2  # every wall parallel or perpendicular to the first
+    iou = lambda g: g.intersection(truth).area / g.union(truth).area  # noqa: E731
+    assert iou(_pixel_poly(reg["geometry"], 120)) >= iou(_pixel_poly(raw["geometry"], 120)) - 0.01
+    assert iou(_pixel_poly(reg["geometry"], 120)) > 0.95
+
+
+def test_round_building_stays_round():
+    truth = shapely.Point(60, 60).buffer(30, quad_segs=32)
+    (reg,) = _shaped(_rasterised(truth), True)
+    geom = _pixel_poly(reg["geometry"], 120)
+    assert geom.intersection(truth).area / geom.union(truth).area > 0.95
+
+
+def test_output_polygons_are_valid_and_never_overlap():
+    rng = np.random.default_rng(3)
+    mask = np.zeros((200, 200), dtype=bool)
+    for _ in range(60):  # crowded, touching, odd-shaped blobs
+        r, c = rng.integers(0, 190, 2)
+        h, w = rng.integers(3, 15, 2)
+        mask[r:r + h, c:c + w] = rng.random() < 0.8
+    for regularize in (False, True):
+        geoms = [r["geometry"] for r in _shaped(mask, regularize)]
+        assert all(g.is_valid and g.geom_type == "Polygon" for g in geoms)
+        tree = shapely.STRtree(geoms)
+        a, b = tree.query(geoms, predicate="intersects")
+        overlap = sum(geoms[i].intersection(geoms[j]).area for i, j in zip(a, b) if i < j)
+        assert overlap < 1e-6
