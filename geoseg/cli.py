@@ -154,21 +154,30 @@ def batch(input_dir, output_dir, pattern, recursive, workers, dask_scheduler, me
     options = predict_options(params)
     log = open(log_file, "a") if log_file else None
     bar = None
+    count = {"done": 0, "total": 0}
+
+    def emit(**fields) -> None:
+        percent = int(100 * count["done"] / count["total"]) if count["total"] else 100
+        click.echo(json.dumps({"stage": "files", **count, "percent": percent, **fields}), err=True)
 
     def on_start(total: int) -> None:
         nonlocal bar
-        if progress_mode == "bar" or (progress_mode == "auto" and not quiet and sys.stderr.isatty()):
+        count["total"] = total
+        if progress_mode == "json":
+            emit()
+        elif progress_mode == "bar" or (progress_mode == "auto" and not quiet and sys.stderr.isatty()):
             from tqdm import tqdm
 
             bar = tqdm(total=total, desc="Scenes", unit="file")
 
     def on_result(result) -> None:
+        count["done"] += 1
         if log:
             print(result_line(result), file=log, flush=True)
         if bar is not None:
             bar.update(1)
         elif progress_mode == "json":
-            click.echo(result_line(result), err=True)
+            emit(file=result.relative, status=result.status, error=result.error)
         if result.status == "failed" and not quiet:
             click.echo(f"geoseg: {result.relative}: failed: {result.error}", err=True)
 

@@ -240,4 +240,4 @@ def _window(tile: Tile) -> Window:
 def _counted(strips: Iterator, height: int, progress: Progress) -> Iterator:
     for y0, values, valid in strips:
         yield y0, values, valid
-        progress("vectorize", values.shape[0], height)
+        progress("vectorize", values.shape[1], height)

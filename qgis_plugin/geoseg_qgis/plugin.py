@@ -1,0 +1,100 @@
+"""The plugin: a toolbar button and menu entry that extract buildings from a raster layer in
+the background, and the Processing provider."""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.PyQt.QtGui import QIcon
+from qgis.PyQt.QtWidgets import QAction
+
+from . import runner
+from .dialog import ExtractDialog
+from .provider import GeosegProvider
+from .settings import configured_executable
+from .styles import style_buildings
+from .task import GeosegTask
+
+MENU = "&geoseg"
+ICON = os.path.join(os.path.dirname(__file__), "icon.svg")
+
+
+class GeosegPlugin:
+    def __init__(self, iface) -> None:
+        self.iface = iface
+        self.action: QAction | None = None
+        self.provider: GeosegProvider | None = None
+        self.tasks: list[GeosegTask] = []  # keep running tasks referenced
+
+    def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
+        self.provider = GeosegProvider()
+        QgsApplication.processingRegistry().addProvider(self.provider)
+
+    def initGui(self) -> None:  # noqa: N802
+        self.initProcessing()
+        self.action = QAction(QIcon(ICON), "Extract buildings", self.iface.mainWindow())
+        self.action.setObjectName("geosegExtractBuildings")
+        self.action.setToolTip("Extract building footprints from the selected raster layer (geoseg)")
+        self.action.triggered.connect(self.run)
+        self.iface.addToolBarIcon(self.action)
+        self.iface.addPluginToMenu(MENU, self.action)
+
+    def unload(self) -> None:
+        if self.action is not None:
+            self.iface.removeToolBarIcon(self.action)
+            self.iface.removePluginMenu(MENU, self.action)
+            self.action.deleteLater()
+            self.action = None
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None
+
+    def run(self) -> None:
+        layer = self.iface.activeLayer()
+        dialog = ExtractDialog(self.iface.mainWindow(), layer if isinstance(layer, QgsRasterLayer) else None)
+        if dialog.exec_():
+            self.start(**dialog.values())
+
+    def start(self, layer, output: str, raster: str | None = None, model: str | None = None,
+              threshold: float | None = None, device: str = "auto", regularize: bool = False) -> GeosegTask | None:
+        """Run geoseg on ``layer`` in a background task; the result is added to the map."""
+        if layer is None or layer.providerType() != "gdal" or not os.path.isfile(layer.source()):
+            self._tell("choose a raster layer stored in a file (GeoTIFF)", Qgis.Warning)
+            return None
+        if not output:
+            self._tell("choose an output file", Qgis.Warning)
+            return None
+        try:
+            executable = runner.find_executable(configured_executable())
+        except runner.RunnerError as exc:
+            self._tell(str(exc), Qgis.Critical)
+            return None
+        args = runner.predict_command(executable, layer.source(), output, raster, model, threshold, device, regularize)
+        name = f"{layer.name()} buildings"
+
+        def done(ok: bool, error: str | None, canceled: bool) -> None:
+            self.tasks = [t for t in self.tasks if t is not task]
+            if ok:
+                self._add_outputs(output, raster, name)
+            elif canceled:
+                self._tell(f"{name}: cancelled; nothing was written", Qgis.Info)
+            else:
+                self._tell(f"{name}: {error}", Qgis.Critical)
+
+        task = GeosegTask(f"geoseg: extracting buildings from {layer.name()}", args, done)
+        self.tasks.append(task)
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def _add_outputs(self, output: str, raster: str | None, name: str) -> None:
+        project = QgsProject.instance()
+        if raster:
+            project.addMapLayer(QgsRasterLayer(raster, f"{name} probability", "gdal"))
+        layer = QgsVectorLayer(f"{output}|layername=buildings" if output.endswith(".gpkg") else output, name, "ogr")
+        style_buildings(layer)
+        project.addMapLayer(layer)
+        self._tell(f"{name}: {layer.featureCount()} buildings added", Qgis.Success)
+
+    def _tell(self, text: str, level) -> None:
+        self.iface.messageBar().pushMessage("geoseg", text, level=level, duration=0 if level == Qgis.Critical else 8)

@@ -1,0 +1,118 @@
+"""Running the geoseg command line from QGIS: finding it, building its arguments, following
+its JSON progress lines and cancelling it. Plain Python (no QGIS, no torch), so QGIS's own
+Python never loads PyTorch or numpy 2: the work happens in the geoseg process."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+
+# Overall progress: tiles are most of the work, vectorising the rest.
+STAGES = {"infer": (0.0, 90.0), "vectorize": (90.0, 100.0), "files": (0.0, 100.0)}
+ENV_EXECUTABLE = "GEOSEG_EXECUTABLE"
+
+
+class RunnerError(Exception):
+    """The geoseg command could not be found or started."""
+
+
+def find_executable(configured: str | None = None) -> str:
+    """The geoseg command: the plugin setting, then $GEOSEG_EXECUTABLE, then PATH."""
+    for candidate in (configured, os.environ.get(ENV_EXECUTABLE), shutil.which("geoseg")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise RunnerError(
+        "the geoseg command was not found: install geoseg (pip install geoseg) or set its path "
+        "in the plugin's settings (Processing > Options > Providers > geoseg)"
+    )
+
+
+def predict_command(executable: str, scene: str, output: str, raster: str | None = None, model: str | None = None,
+                    threshold: float | None = None, device: str = "auto", regularize: bool = False) -> list[str]:
+    """Arguments for ``geoseg predict`` (a list: never run through a shell)."""
+    args = [executable, "predict", scene, "-o", output, "--overwrite", "--progress", "json", "--device", device]
+    if raster:
+        args += ["--raster", raster]
+    if model:
+        args += ["--model", model]
+    if threshold is not None:
+        args += ["--threshold", str(threshold)]
+    if regularize:
+        args.append("--regularize")
+    return args
+
+
+def batch_command(executable: str, folder: str, output_folder: str, pattern: str = "*.tif",
+                  recursive: bool = False, merge: str | None = None, model: str | None = None,
+                  device: str = "auto") -> list[str]:
+    """Arguments for ``geoseg batch``."""
+    args = [executable, "batch", folder, "-o", output_folder, "--pattern", pattern, "--progress", "json",
+            "--device", device, "--wait"]
+    if recursive:
+        args.append("--recursive")
+    if merge:
+        args += ["--merge", merge]
+    if model:
+        args += ["--model", model]
+    return args
+
+
+def progress_of(line: str) -> float | None:
+    """Overall percent from one JSON progress line, or None for any other line."""
+    try:
+        update = json.loads(line)
+        low, high = STAGES[update["stage"]]
+        return low + (high - low) * float(update["percent"]) / 100.0
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def error_of(lines: list[str]) -> str:
+    """The one line geoseg prints on failure, without its prefix; else the last line."""
+    for line in reversed(lines):
+        if line.startswith("geoseg: error: "):
+            return line[len("geoseg: error: "):]
+    text = [line for line in lines if line.strip() and progress_of(line) is None]
+    return text[-1] if text else "geoseg failed without a message"
+
+
+def run(args: list[str], on_progress: Callable[[float], None], is_canceled: Callable[[], bool],
+        poll: float = 0.2) -> tuple[int, str | None]:
+    """Run geoseg to the end or until ``is_canceled()``; return (exit code, error line or None).
+
+    Cancelling sends SIGTERM: geoseg then removes its temporary files and exits 130."""
+    try:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as exc:
+        raise RunnerError(f"could not start {args[0]}: {exc}") from None
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in proc.stderr], daemon=True)
+    reader.start()
+    seen: list[str] = []
+    while True:
+        try:
+            line = lines.get(timeout=poll)
+        except queue.Empty:
+            line = None
+        if line is not None:
+            seen.append(line)
+            percent = progress_of(line)
+            if percent is not None:
+                on_progress(percent)
+        if is_canceled() and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.poll() is not None and not reader.is_alive() and lines.empty():
+            break
+    proc.stdout.close()
+    return proc.returncode, (None if proc.returncode == 0 else error_of(seen))

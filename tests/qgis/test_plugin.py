@@ -1,0 +1,169 @@
+"""The plugin inside real QGIS, running the real geoseg command line."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from osgeo import gdal, osr
+from qgis.core import (
+    QgsApplication,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayer,
+    QgsTask,
+    QgsVectorLayer,
+)
+
+from conftest import DEMO_SCENE, PLUGIN_DIR, wait_until
+
+import qgis.utils  # noqa: E402  (after conftest put the plugin on sys.path)
+
+
+def load_plugin(iface):
+    """Load and start the plugin the way QGIS does: found on a plugin path by its metadata."""
+    qgis.utils.iface = iface
+    if str(PLUGIN_DIR) not in qgis.utils.plugin_paths:
+        qgis.utils.plugin_paths.append(str(PLUGIN_DIR))
+    qgis.utils.updateAvailablePlugins()
+    assert qgis.utils.pluginMetadata("geoseg_qgis", "name") == "geoseg"
+    assert qgis.utils.loadPlugin("geoseg_qgis")
+    assert qgis.utils.startPlugin("geoseg_qgis")
+    return qgis.utils.plugins["geoseg_qgis"]
+
+
+def write_tif(path, width, height, crs=True, value=None):
+    """A 3-band GeoTIFF through GDAL (QGIS's Python has no rasterio)."""
+    import numpy as np
+
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, 3, gdal.GDT_Byte)
+    ds.SetGeoTransform((500000, 0.5, 0, 4600000, 0, -0.5))
+    if crs:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(32633)
+        ds.SetProjection(srs.ExportToWkt())
+    rng = np.random.default_rng(0)
+    for band in range(1, 4):
+        ds.GetRasterBand(band).WriteArray(rng.integers(0, 255, (height, width), dtype=np.uint8))
+    ds = None
+    return path
+
+
+def test_plugin_loads_through_qgis_and_unloads_cleanly(iface, geoseg_executable):
+    plugin = load_plugin(iface)
+    try:
+        assert plugin.action in iface.toolbar.actions()
+        assert plugin.action in iface.menus["&geoseg"].actions()
+        provider = QgsApplication.processingRegistry().providerById("geoseg")
+        assert provider is not None
+        assert {a.name() for a in provider.algorithms()} == {"extractbuildings", "extractbuildingsbatch"}
+    finally:
+        assert qgis.utils.unloadPlugin("geoseg_qgis")
+    assert iface.toolbar.actions() == [] and iface.menus["&geoseg"].actions() == []
+    assert QgsApplication.processingRegistry().providerById("geoseg") is None
+
+
+def test_toolbar_button_adds_the_buildings_layer_over_the_scene(iface, geoseg_executable, tmp_path, monkeypatch):
+    from geoseg_qgis.dialog import ExtractDialog
+
+    scene = shutil.copy(DEMO_SCENE, tmp_path / "scene.tif")
+    layer = QgsRasterLayer(str(scene), "scene", "gdal")
+    QgsProject.instance().addMapLayer(layer)
+    iface.layer = layer
+    output = tmp_path / "buildings.gpkg"
+
+    def accept(dialog):  # the user keeps the layer, picks an output and presses OK
+        assert dialog.layer.currentLayer() == layer
+        dialog.output.setFilePath(str(output))
+        dialog.with_raster.setChecked(True)
+        return 1
+
+    monkeypatch.setattr(ExtractDialog, "exec_", accept)
+    plugin = load_plugin(iface)
+    try:
+        plugin.action.trigger()
+        assert len(plugin.tasks) == 1
+        wait_until(lambda: not plugin.tasks)
+    finally:
+        qgis.utils.unloadPlugin("geoseg_qgis")
+    added = {l.name(): l for l in QgsProject.instance().mapLayers().values()}
+    buildings = added["scene buildings"]
+    assert isinstance(buildings, QgsVectorLayer) and buildings.isValid()
+    on_disk = QgsVectorLayer(f"{output}|layername=buildings", "check", "ogr")
+    assert buildings.featureCount() == on_disk.featureCount() > 0
+    assert buildings.crs().authid() == layer.crs().authid() == "EPSG:4326"
+    assert buildings.extent().intersects(layer.extent())
+    assert added["scene buildings probability"].isValid()
+    assert "buildings added" in iface.messageBar().currentItem().text()
+
+
+def test_cli_failure_is_shown_in_the_message_bar(iface, geoseg_executable, tmp_path):
+    scene = write_tif(tmp_path / "nocrs.tif", 64, 64, crs=False)
+    layer = QgsRasterLayer(str(scene), "nocrs", "gdal")
+    plugin = load_plugin(iface)
+    try:
+        task = plugin.start(layer, str(tmp_path / "b.gpkg"))
+        wait_until(lambda: not plugin.tasks)
+    finally:
+        qgis.utils.unloadPlugin("geoseg_qgis")
+    assert task.status() == QgsTask.Terminated
+    assert "no CRS" in iface.messageBar().currentItem().text()
+    assert not (tmp_path / "b.gpkg").exists()
+
+
+def test_processing_algorithm_extracts_buildings(qgis_app, geoseg_executable, tmp_path):
+    import processing
+    from geoseg_qgis.provider import GeosegProvider
+
+    provider = GeosegProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    try:
+        result = processing.run("geoseg:extractbuildings", {
+            "INPUT": str(DEMO_SCENE), "OUTPUT": str(tmp_path / "b.gpkg"), "PROBABILITY": str(tmp_path / "p.tif"),
+        })
+    finally:
+        QgsApplication.processingRegistry().removeProvider(provider)
+    layer = QgsVectorLayer(result["OUTPUT"], "b", "ogr")
+    assert layer.isValid() and layer.featureCount() > 0
+    assert layer.crs().authid() == "EPSG:4326"
+    assert set(layer.fields().names()) >= {"area_m2", "perimeter_m", "score"}
+    assert QgsRasterLayer(result["PROBABILITY"], "p", "gdal").isValid()
+
+
+def test_processing_cancel_stops_geoseg_and_leaves_nothing(qgis_app, geoseg_executable, tmp_path):
+    import processing
+    from geoseg_qgis.provider import GeosegProvider
+
+    scene = write_tif(tmp_path / "big.tif", 3000, 3000)
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda p: p > 0 and feedback.cancel())
+    provider = GeosegProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    try:
+        with pytest.raises(QgsProcessingException, match="cancelled"):
+            processing.run("geoseg:extractbuildings", {"INPUT": str(scene), "OUTPUT": str(tmp_path / "b.gpkg")},
+                           feedback=feedback)
+    finally:
+        QgsApplication.processingRegistry().removeProvider(provider)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
+
+
+def test_batch_algorithm_processes_a_folder(qgis_app, geoseg_executable, tmp_path):
+    import processing
+    from geoseg_qgis.provider import GeosegProvider
+
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    for name in ("a.tif", "b.tif"):
+        write_tif(folder / name, 300, 300)
+    provider = GeosegProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    try:
+        result = processing.run("geoseg:extractbuildingsbatch", {
+            "FOLDER": str(folder), "OUTPUT_FOLDER": str(tmp_path / "out"), "MERGED": str(tmp_path / "all.gpkg"),
+        })
+    finally:
+        QgsApplication.processingRegistry().removeProvider(provider)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.gpkg")) == ["a.gpkg", "b.gpkg"]
+    assert QgsVectorLayer(result["MERGED"], "m", "ogr").isValid()
