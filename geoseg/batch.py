@@ -88,12 +88,13 @@ def run_job(job: Job) -> Result:
 
     started = time.perf_counter()
     options = dict(job.options)
-    key = (options.get("model"), options.get("device", "auto"), options.get("backend", "auto"))
+    key = (options.get("model"), options.get("device", "auto"), options.get("backend", "auto"),
+           options.get("precision", "auto"))
     try:
         if key not in _PREDICTORS:
             _PREDICTORS[key] = load_predictor(*key)
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-        for name in ("model", "device", "backend"):
+        for name in ("model", "device", "backend", "precision"):
             options.pop(name, None)
         summary = predict(job.input, job.output, raster=job.raster, predictor=_PREDICTORS[key], overwrite=True, **options)
     except GeosegError as exc:

@@ -33,19 +33,54 @@ class Backend(Protocol):
         """``(N, bands, H, W)`` float32 normalised input -> ``(N, outputs, H, W)`` probabilities."""
 
 
-class TorchBackend:
-    """Runs a PyTorch network in inference mode."""
+PRECISIONS = ("fp32", "bf16", "fp16")
 
-    def __init__(self, model: torch.nn.Module, card: ModelCard, device: torch.device) -> None:
-        self.model = model.to(device).eval()
+
+def reduced_precision_ok(device: torch.device, precision: str) -> bool:
+    """Whether ``precision`` autocast is worth it here: bf16 on CPUs with AMX or AVX-512 BF16
+    and on CUDA with bf16 support, fp16 on CUDA."""
+    if precision == "fp32":
+        return True
+    if device.type == "cuda":
+        return precision == "fp16" or torch.cuda.is_bf16_supported()
+    if device.type == "cpu" and precision == "bf16":
+        flags = _cpu_flags()
+        return "amx_bf16" in flags or "avx512_bf16" in flags
+    return False
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+class TorchBackend:
+    """Runs a PyTorch network in inference mode, channels-last, optionally under bf16/fp16
+    autocast (the sigmoid/softmax always in fp32)."""
+
+    def __init__(self, model: torch.nn.Module, card: ModelCard, device: torch.device, precision: str = "fp32") -> None:
+        if precision not in PRECISIONS:
+            raise GeosegError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        if not reduced_precision_ok(device, precision):
+            raise GeosegError(f"--precision {precision} is not supported on {device.type} here; use fp32")
+        self.model = model.to(device, memory_format=torch.channels_last).eval()
         self.device = device
         self.softmax = card.activation == "softmax"
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            logits = self.model(torch.from_numpy(batch).to(self.device))
-            probs = logits.softmax(dim=1) if self.softmax else logits.sigmoid()
-            return probs.float().cpu().numpy()
+        x = torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            logits = self.model(x)
+        logits = logits.float()
+        probs = logits.softmax(dim=1) if self.softmax else logits.sigmoid()
+        return probs.cpu().numpy()
 
 
 class OnnxBackend:
@@ -87,10 +122,15 @@ class Predictor:
         return self.backend(np.ascontiguousarray(batch, dtype=np.float32))
 
 
-def load_predictor(model: str | Path | None = None, device: str = "auto", backend: str = "auto") -> Predictor:
+def load_predictor(model: str | Path | None = None, device: str = "auto", backend: str = "auto",
+                   precision: str = "fp32") -> Predictor:
     """A predictor for ``--model`` (preset name, .safetensors or .onnx file; the default model
-    if None). ``backend`` is torch, onnx, or auto (onnx for .onnx files, torch otherwise)."""
+    if None). ``backend`` is torch, onnx, or auto (onnx for .onnx files, torch otherwise);
+    ``precision`` (torch only) fp32, bf16 or fp16, or auto: the fastest that keeps the
+    accuracy here (see docs/performance.md)."""
     torch_device = choose_device(device)
+    if precision == "auto":
+        precision = default_precision(torch_device)
     if backend == "auto":
         backend = "onnx" if model is not None and str(model).endswith(".onnx") else "torch"
     if backend == "onnx":
@@ -102,7 +142,15 @@ def load_predictor(model: str | Path | None = None, device: str = "auto", backen
     if model is not None and str(model).endswith(".onnx"):
         raise GeosegError("an .onnx model runs on the onnx backend; drop --backend torch")
     net, card = registry.load(model)
-    return Predictor(TorchBackend(net, card, torch_device), card, str(torch_device), card.name)
+    label = str(torch_device) if precision == "fp32" else f"{torch_device} ({precision})"
+    return Predictor(TorchBackend(net, card, torch_device, precision), card, label, card.name)
+
+
+def default_precision(device: torch.device) -> str:
+    """fp16 on CUDA; bf16 on CPUs with bf16 matrix units; fp32 elsewhere."""
+    if device.type == "cuda":
+        return "fp16"
+    return "bf16" if reduced_precision_ok(device, "bf16") else "fp32"
 
 
 def exported(model: str | Path | None) -> Path:

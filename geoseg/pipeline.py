@@ -7,6 +7,7 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from geoseg.errors import GeosegError
 from geoseg.inference import Predictor, load_predictor
 from geoseg.raster import Scaling, open_scene, output_profile, read_strips, read_tile, scene_scaling, select_bands
 from geoseg.stitch import StripeStitcher
+from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
 from geoseg.vector_io import driver_for, write_vector
 from geoseg.models.card import ModelCard
@@ -46,6 +48,7 @@ def predict(
     model: str | Path | None = None,
     device: str = "auto",
     backend: str = "auto",
+    precision: str = "auto",
     tile_size: int | None = None,
     overlap: int | None = None,
     batch_size: int = 4,
@@ -61,12 +64,13 @@ def predict(
     probability raster and a preview PNG. Returns a summary dict. Nothing is written under a
     final name unless every output is complete."""
     started = time.perf_counter()
+    watch = Stopwatch()
     scene = Path(scene)
     _check_outputs(scene, [output, raster, preview], overwrite)
     if output is not None:
         driver_for(output)
     with rasterio.Env(**GDAL_OPTIONS), open_scene(scene) as src, contextlib.ExitStack() as stack:
-        predictor = predictor or load_predictor(model, device, backend)
+        predictor = predictor or load_predictor(model, device, backend, precision)
         card = predictor.card
         tile = tile_size or card.tile_size
         overlap = card.overlap if overlap is None else overlap
@@ -85,15 +89,17 @@ def predict(
         profile = output_profile(src, layout.count, "uint8", BLOCK, **(creation_options or {}))
         with writing(raster or prob_path), rasterio.open(prob_path, "w", **profile) as dst:
             layout.describe(dst)
-            infer_scene(src, predictor, chosen, scaling, grid, batch_size, layout.sink(src, dst), progress)
-        strips = _counted(read_strips(prob_path, STRIP_ROWS, layout.bands), src.height, progress)
-        regions = polygonize_strips(layout.classes(y0, values, valid) for y0, values, valid in strips)
-        records = [layout.attributes(r) for r in shape_buildings(regions, src.transform, src.crs, shaping)]
-        if output is not None:
-            columns = layout.columns | ({"regularized": "bool"} if shaping.regularize else {})
-            write_vector(records, output, src.crs, columns, overwrite)
-        if preview is not None:
-            render_preview_for(src, chosen, records, preview, card, overwrite)
+            infer_scene(src, predictor, chosen, scaling, grid, batch_size, layout.sink(src, dst), progress, watch)
+        with watch("vectorize"):
+            strips = _counted(read_strips(prob_path, STRIP_ROWS, layout.bands), src.height, progress)
+            regions = polygonize_strips(layout.classes(y0, values, valid) for y0, values, valid in strips)
+            records = [layout.attributes(r) for r in shape_buildings(regions, src.transform, src.crs, shaping)]
+        with watch("write"):
+            if output is not None:
+                columns = layout.columns | ({"regularized": "bool"} if shaping.regularize else {})
+                write_vector(records, output, src.crs, columns, overwrite)
+            if preview is not None:
+                render_preview_for(src, chosen, records, preview, card, overwrite)
     seconds = time.perf_counter() - started
     megapixels = src.width * src.height / 1e6
     return {
@@ -109,6 +115,7 @@ def predict(
         "megapixels_per_second": round(megapixels / seconds, 3),
         "device": predictor.device,
         "model": predictor.name,
+        "stages": watch.rounded(),
     }
 
 
@@ -121,21 +128,39 @@ def infer_scene(
     batch_size: int,
     sink: Callable[[int, np.ndarray], None],
     progress: Progress = _no_progress,
+    watch: Stopwatch | None = None,
 ) -> None:
     """Run ``predictor`` over every tile of ``grid`` and stream blended stripes to ``sink``.
-    Tiles with no valid pixel are not run; they count as probability 0."""
+
+    A reader thread, with its own handle on the scene (GDAL handles are not shared between
+    threads), reads and normalises the next batch while the model runs this one. Tiles with
+    no valid pixel are not run; they count as probability 0."""
+    watch = watch or Stopwatch()
     stitcher = StripeStitcher(grid, predictor.card.num_outputs, sink, block=BLOCK)
-    for r in range(len(grid.ys)):
-        row = grid.row(r)
-        for start in range(0, len(row), batch_size):
-            batch = row[start:start + batch_size]
-            inputs, valid = zip(*(read_tile(src, bands, _window(t), scaling) for t in batch))
+    batches = [(r, row[i:i + batch_size], i + batch_size >= len(row))
+               for r in range(len(grid.ys)) for row in [grid.row(r)] for i in range(0, len(row), batch_size)]
+    with rasterio.open(src.name) as reader_src, ThreadPoolExecutor(1, thread_name_prefix="geoseg-read") as reader:
+
+        def read(tiles: list[Tile]) -> tuple[tuple, tuple]:
+            with watch("read"):
+                return tuple(zip(*(read_tile(reader_src, bands, _window(t), scaling) for t in tiles)))
+
+        pending = reader.submit(read, batches[0][1])
+        for k, (r, tiles, row_done) in enumerate(batches):
+            inputs, valid = pending.result()
+            if k + 1 < len(batches):
+                pending = reader.submit(read, batches[k + 1][1])
             keep = [i for i, v in enumerate(valid) if v.any()]
             if keep:
-                for i, probs in zip(keep, predictor(np.stack([inputs[i] for i in keep]))):
-                    stitcher.add(batch[i], probs)
-            progress("infer", len(batch), len(grid))
-        stitcher.end_row(r)
+                with watch("infer"):
+                    probs = predictor(np.stack([inputs[i] for i in keep]))
+                with watch("stitch"):
+                    for i, p in zip(keep, probs):
+                        stitcher.add(tiles[i], p)
+            progress("infer", len(tiles), len(grid))
+            if row_done:
+                with watch("write"):
+                    stitcher.end_row(r)
 
 
 class RasterLayout:
