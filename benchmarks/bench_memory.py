@@ -45,12 +45,15 @@ def write_synthetic(path: Path, size: int, seed: int = 0) -> None:
             dst.write(block, window=Window(0, y, size, rows))
 
 
-def peak_rss_mb(command: list[str]) -> tuple[float, float]:
-    """Run ``command``; return its peak RSS in MB and its wall time in seconds."""
+def peak_rss_mb(command: list[str], stdout: Path | None = None) -> tuple[float, float]:
+    """Run ``command`` (its stdout to ``stdout`` if given); return its peak RSS in MB and wall seconds."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = open(stdout, "w") if stdout else subprocess.DEVNULL
+    proc = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if stdout:
+        out.close()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed: {proc.stderr.read().decode()}")
     return usage.ru_maxrss / 1024, time.perf_counter() - started

@@ -59,18 +59,13 @@ def baseline_mps(scene: Path, sample: int) -> float:
 
 
 def end_to_end(scene: Path, out: Path, extra: list[str]) -> tuple[dict, float]:
-    command = [sys.executable, "-m", "geoseg", "predict", str(scene), "-o", str(out), "--overwrite", "--json", *extra]
-    import subprocess
-
+    """``geoseg predict`` in its own process: its JSON summary and its peak RSS in MB."""
     result_file = out.with_suffix(".json")
-    with open(result_file, "w") as f:
-        proc = subprocess.Popen(command, stdout=f, stderr=subprocess.PIPE)
-        import os
-
-        _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(proc.stderr.read().decode())
-    return json.loads(result_file.read_text()), usage.ru_maxrss / 1024
+    command = [sys.executable, "-m", "geoseg", "predict", str(scene), "-o", str(out), "--overwrite",
+               "--json", "--quiet", *extra]
+    rss, _ = peak_rss_mb(command, stdout=result_file)
+    summary = json.loads(result_file.read_text().splitlines()[-1])
+    return summary, rss
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ class TrainConfig:
     steps_per_epoch: int = 150
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    loss: str = "bce"  # "bce" or "bce+dice"
+    loss: str = "bce"  # "bce" or "bce+dice" (binary); multiclass heads use cross-entropy
+    class_weights: list[float] | None = None  # multiclass: one weight per class
     scale_range: tuple[float, float] = (0.6, 1.7)
     seed: int = 0
     threads: int = 0  # 0: torch's default

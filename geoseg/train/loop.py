@@ -1,5 +1,6 @@
-"""The training loop for binary building models: BCE (+ Dice), AdamW with a one-cycle
-schedule, validation IoU/F1 every epoch, the best model kept, resumable checkpoints."""
+"""The training loop: BCE (+ Dice) for binary building heads, weighted cross-entropy for
+multiclass heads, AdamW with a one-cycle schedule, validation every epoch (IoU/F1 and object
+F1, or mean IoU), the best model kept with its card, resumable checkpoints, curves."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.models import io, registry
 from geoseg.models.card import ModelCard
 from geoseg.train.config import TrainConfig
-from geoseg.train.data import Sample, WindowSampler, read_pair_folder
+from geoseg.train.data import Sample, WindowSampler, normalise
+from geoseg.train.layouts import read_dataset
 
 Log = Callable[[str], None]
 
@@ -29,9 +31,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def loss_fn(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, kind: str) -> torch.Tensor:
-    """Binary cross-entropy over valid pixels, plus soft Dice when ``kind`` is 'bce+dice'."""
+def loss_fn(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, kind: str,
+            class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Over valid pixels only: binary cross-entropy for one-channel logits ('bce', or 'bce+dice'
+    adding soft Dice), weighted cross-entropy for multiclass logits."""
     weight = valid.float()
+    if logits.shape[1] > 1:
+        per_pixel = F.cross_entropy(logits, target.long(), weight=class_weights, reduction="none")
+        return (per_pixel * weight).sum() / weight.sum().clamp(min=1)
+    target = target.float()[:, None]
+    weight = weight[:, None]
     loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="sum") / weight.sum().clamp(min=1)
     if kind == "bce+dice":
         prob = logits.sigmoid() * weight
@@ -43,20 +52,44 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, kin
 
 
 def evaluate_samples(model: torch.nn.Module, samples: list[Sample], card: ModelCard) -> dict[str, float]:
-    """Pixel and object scores of ``model`` on whole validation images (threshold from the card)."""
+    """Scores of ``model`` on whole validation images: pixel and object scores for a binary
+    model (threshold from the card), mean IoU over the classes for a multiclass one."""
     mean = np.asarray(card.mean, dtype=np.float32)
     std = np.asarray(card.std, dtype=np.float32)
+    classes = card.num_outputs
     pixels, objects = PixelCounts(), ObjectCounts()
+    confusion = np.zeros((classes, classes), dtype=np.int64)
     model.eval()
     with torch.inference_mode():
         for s in samples:
-            x = (s.image.transpose(2, 0, 1) - mean[:, None, None]) / std[:, None, None]
-            prob = model(torch.from_numpy(x[None].astype(np.float32))).sigmoid()[0, 0].numpy()
-            pred = (prob >= card.threshold) & s.valid
-            truth = s.mask.astype(bool) & s.valid
-            pixels.add(pred, truth, s.valid)
-            objects.add(pred, truth)
-    return {**pixels.scores(), **objects.scores()}
+            image, label, valid = s.data()
+            logits = model(torch.from_numpy(normalise(image, mean, std)[None]))[0]
+            if classes == 1:
+                pred = (logits[0].sigmoid().numpy() >= card.threshold) & valid
+                truth = label.astype(bool) & valid
+                pixels.add(pred, truth, valid)
+                objects.add(pred, truth)
+            else:
+                pred = logits.argmax(0).numpy()
+                confusion += np.bincount(label[valid].astype(np.int64) * classes + pred[valid],
+                                         minlength=classes * classes).reshape(classes, classes)
+    if classes == 1:
+        return {**pixels.scores(), **objects.scores()}
+    return class_scores(confusion, card)
+
+
+def class_scores(confusion: np.ndarray, card: ModelCard) -> dict[str, float]:
+    """Mean IoU over the classes that occur (the ignore class left out) and pixel accuracy."""
+    tp = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    keep = union > 0
+    if card.ignore_index is not None and card.ignore_index < len(keep):
+        keep[card.ignore_index] = False
+    iou = np.where(union > 0, tp / np.maximum(union, 1), 0.0)
+    scores = {"miou": float(iou[keep].mean()) if keep.any() else 0.0,
+              "pixel_accuracy": float(tp.sum() / max(confusion.sum(), 1))}
+    scores.update({f"iou_{name}": float(iou[i]) for i, name in enumerate(card.classes) if keep[i]})
+    return scores
 
 
 def train(config: TrainConfig, output: Path, resume: Path | None = None, device: str = "cpu",
@@ -67,8 +100,8 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
     seed_everything(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
-    train_set = [s for folder in config.data for s in read_pair_folder(folder, "train")]
-    val_set = [s for folder in config.data for s in read_pair_folder(folder, "val")]
+    train_set = [s for folder in config.data for s in read_dataset(folder, "train")]
+    val_set = [s for folder in config.data for s in read_dataset(folder, "val")]
     if not train_set:
         raise GeosegError(f"no training pairs in {', '.join(config.data)}")
     log(f"{len(train_set)} training and {len(val_set)} validation images from {', '.join(config.data)}")
@@ -81,6 +114,11 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
     model = registry.build(card).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total_epochs = epochs or config.epochs
+    state = torch.load(resume, map_location=device, weights_only=True) if resume is not None else None
+    if state is not None:
+        if epochs is not None and epochs != state["total"]:
+            raise GeosegError(f"{resume} continues a {state['total']}-epoch schedule; resume without --epochs")
+        total_epochs = state["total"]
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=total_epochs * config.steps_per_epoch, pct_start=0.1
     )
@@ -88,14 +126,16 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
     best = -1.0
     start_epoch = 0
     checkpoint = output.with_suffix(".ckpt")
-    if resume is not None:
-        state = torch.load(resume, map_location=device, weights_only=True)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         history, best, start_epoch = json.loads(state["history"]), state["best"], state["epoch"]
         log(f"resumed from {resume} at epoch {start_epoch}")
-    sampler = WindowSampler(train_set, config.tile_size, config.scale_range, config.seed + start_epoch)
+    sampler = WindowSampler(train_set, config.tile_size, config.scale_range, config.seed + start_epoch,
+                            aerial=card.task == "buildings")
+    class_weights = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
+    key = "iou" if card.num_outputs == 1 else "miou"
     mean = np.asarray(card.mean, dtype=np.float32)
     std = np.asarray(card.std, dtype=np.float32)
     for epoch in range(start_epoch, total_epochs):
@@ -105,7 +145,8 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         for _ in range(config.steps_per_epoch):
             x, y, valid = sampler.batch(config.batch_size, mean, std)
             logits = model(torch.from_numpy(x).to(device))
-            loss = loss_fn(logits, torch.from_numpy(y).to(device), torch.from_numpy(valid).to(device), config.loss)
+            loss = loss_fn(logits, torch.from_numpy(y).to(device), torch.from_numpy(valid).to(device), config.loss,
+                           class_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -115,18 +156,18 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores,
                   "seconds": round(time.perf_counter() - started, 1)}
         history.append(record)
-        log(json.dumps(record))
-        if scores.get("iou", 0.0) > best or not val_set:
-            best = scores.get("iou", 0.0)
+        if scores.get(key, 0.0) > best or not val_set:
+            best = scores.get(key, 0.0)
             card.trained = True
             card.metrics = {k: round(v, 4) for k, v in scores.items()} | {"epoch": epoch + 1, "split": "val"}
             io.save(model.cpu(), card, output)
             model.to(device)
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "history": json.dumps(history),
-                    "best": best, "epoch": epoch + 1}, checkpoint)
+                    "best": best, "epoch": epoch + 1, "total": total_epochs}, checkpoint)
         plot_curves(history, output.parent / "training_curves.png")
-    return {"output": str(output), "best_iou": best, "epochs": len(history)}
+        log(json.dumps(record))
+    return {"output": str(output), f"best_{key}": best, "epochs": len(history)}
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
@@ -140,9 +181,9 @@ def plot_curves(history: list[dict], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [h["loss"] for h in history])
     left.set(title="training loss", xlabel="epoch")
-    for key in ("iou", "f1", "object_f1"):
-        if key in history[0]:
-            right.plot(epochs, [h[key] for h in history], label=key)
+    for name in ("iou", "f1", "object_f1", "miou", "pixel_accuracy"):
+        if name in history[0]:
+            right.plot(epochs, [h[name] for h in history], label=name)
     right.set(title="validation", xlabel="epoch", ylim=(0, 1))
     right.legend()
     fig.tight_layout()

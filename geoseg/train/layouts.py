@@ -1,0 +1,163 @@
+"""The dataset layouts geoseg trains from, recognised by what a folder holds:
+
+- ``images/`` + ``masks/`` (0 background, 255 building), optional ``manifest.csv`` split;
+- GeoTIFF scenes with a vector file of building footprints of the same name beside each
+  (``scene.tif`` + ``scene.gpkg``/``.geojson``/``.fgb``/``.shp``), rasterised on the fly;
+- CamVid (SegNet version): ``train.txt``/``val.txt``/``test.txt`` listing image/label pairs;
+- Cityscapes: ``leftImg8bit/<split>/<city>/`` + ``gtFine/<split>/<city>/``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from geoseg.errors import GeosegError
+from geoseg.train.data import Sample, read_gray, read_image, stretch
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".fgb", ".shp")
+CAMVID_VOID = 11
+# Cityscapes label IDs -> train IDs (0-18); every other ID is ignored (255).
+CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
+                        25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+
+
+def read_dataset(folder: str | Path, split: str) -> list[Sample]:
+    """The samples of ``split`` ('train', 'val' or 'test') in ``folder``, whatever its layout."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GeosegError(f"training data folder {folder} does not exist")
+    if (folder / "images").is_dir() and (folder / "masks").is_dir():
+        return pair_folder(folder, split)
+    if (folder / "leftImg8bit").is_dir() and (folder / "gtFine").is_dir():
+        return cityscapes(folder, split)
+    if (folder / "train.txt").is_file():
+        return camvid(folder, split)
+    if any(folder.glob("*.tif")):
+        return scenes_with_footprints(folder, split)
+    raise GeosegError(f"{folder}: no known layout (images/ + masks/, scenes + footprints, CamVid, Cityscapes)")
+
+
+def _binary(image_path: Path, label: np.ndarray, valid: np.ndarray | None = None):
+    image, ok = read_image(image_path)
+    if valid is not None:
+        ok &= valid
+    if label.shape != ok.shape:
+        raise GeosegError(f"the label of {image_path} is {label.shape}, the image {ok.shape}")
+    return stretch(image, ok), label, ok
+
+
+def _split_of(folder: Path) -> dict[str, str]:
+    manifest = folder / "manifest.csv"
+    if not manifest.is_file():
+        return {}
+    with open(manifest, newline="") as f:
+        return {row["name"]: row.get("split", "train") for row in csv.DictReader(f)}
+
+
+def pair_folder(folder: Path, split: str) -> list[Sample]:
+    rows = []
+    manifest = folder / "manifest.csv"
+    if manifest.is_file():
+        with open(manifest, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("split", "train") == split]
+        pairs = [(r["name"], _find(folder, "images", r.get("image"), r["name"]),
+                  _find(folder, "masks", r.get("mask"), r["name"])) for r in rows]
+    elif split == "train":
+        pairs = [(p.stem, p, _find(folder, "masks", None, p.stem))
+                 for p in sorted((folder / "images").iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    else:
+        pairs = []
+    return [Sample(name, lambda i=image, m=mask: _binary(i, (read_gray(m) > 127).astype(np.uint8)))
+            for name, image, mask in pairs]
+
+
+def _find(folder: Path, sub: str, listed: str | None, name: str) -> Path:
+    if listed:
+        return folder / listed
+    for suffix in IMAGE_SUFFIXES:
+        path = folder / sub / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    raise GeosegError(f"no {sub[:-1]} for {name} in {folder / sub}")
+
+
+def scenes_with_footprints(folder: Path, split: str) -> list[Sample]:
+    splits = _split_of(folder)
+    samples = []
+    for scene in sorted(folder.glob("*.tif")):
+        if splits.get(scene.stem, "train") != split:
+            continue
+        vectors = [scene.with_suffix(s) for s in VECTOR_SUFFIXES if scene.with_suffix(s).is_file()]
+        if not vectors:
+            raise GeosegError(f"{scene} has no footprints beside it ({scene.stem}.gpkg, .geojson, .fgb or .shp)")
+        samples.append(Sample(scene.stem, lambda s=scene, v=vectors[0]: _binary(s, rasterised_footprints(s, v))))
+    return samples
+
+
+def rasterised_footprints(scene: Path, vector: Path) -> np.ndarray:
+    """Building footprints of ``vector`` burnt onto ``scene``'s grid (1 inside, 0 outside)."""
+    import pyogrio
+    import rasterio
+    from rasterio import features
+
+    with rasterio.open(scene) as src:
+        shape, transform, crs = (src.height, src.width), src.transform, src.crs
+    frame = pyogrio.read_dataframe(vector)
+    if frame.crs is None:
+        raise GeosegError(f"{vector} has no CRS")
+    geoms = [g for g in frame.to_crs(crs).geometry if g is not None and not g.is_empty]
+    if not geoms:
+        return np.zeros(shape, dtype=np.uint8)
+    return features.rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, dtype="uint8")
+
+
+def camvid(folder: Path, split: str) -> list[Sample]:
+    listing = folder / f"{split}.txt"
+    if not listing.is_file():
+        return []
+    samples = []
+    for line in listing.read_text().split("\n"):
+        if not line.strip():
+            continue
+        image, label = (folder / p.lstrip("/") for p in line.split()[:2])
+        samples.append(Sample(image.stem, lambda i=image, l=label: _camvid(i, l)))
+    return samples
+
+
+def _camvid(image_path: Path, label_path: Path):
+    image, _ = read_image(image_path)
+    label = read_gray(label_path).copy()
+    valid = label != CAMVID_VOID
+    return stretch(image, valid), label, valid
+
+
+def cityscapes(folder: Path, split: str) -> list[Sample]:
+    root = folder / "leftImg8bit" / split
+    samples = []
+    for image in sorted(root.glob("*/*_leftImg8bit.png")):
+        stem = image.name[: -len("_leftImg8bit.png")]
+        labels = folder / "gtFine" / split / image.parent.name
+        train_ids, label_ids = labels / f"{stem}_gtFine_labelTrainIds.png", labels / f"{stem}_gtFine_labelIds.png"
+        if not train_ids.is_file() and not label_ids.is_file():
+            raise GeosegError(f"no gtFine labels for {image.name} in {labels}")
+        samples.append(Sample(stem, lambda i=image, t=train_ids, l=label_ids: _cityscapes(i, t, l), cache=False))
+    return samples
+
+
+def cityscapes_train_ids(label_ids: np.ndarray) -> np.ndarray:
+    """Cityscapes label IDs -> train IDs 0-18, 255 for ignored classes."""
+    table = np.full(256, 255, dtype=np.uint8)
+    for label_id, train_id in CITYSCAPES_TRAIN_IDS.items():
+        table[label_id] = train_id
+    return table[label_ids]
+
+
+def _cityscapes(image_path: Path, train_ids: Path, label_ids: Path):
+    image, _ = read_image(image_path)
+    label = read_gray(train_ids) if train_ids.is_file() else cityscapes_train_ids(read_gray(label_ids))
+    valid = label != 255
+    return stretch(image, valid), np.where(valid, label, 0).astype(np.uint8), valid

@@ -1,0 +1,150 @@
+"""Training from every supported layout, on small synthetic data with known answers."""
+
+import json
+
+import numpy as np
+import pytest
+import shapely
+import torch
+import yaml
+from PIL import Image
+
+from conftest import ORIGIN, rectangles_scene, write_scene
+from geoseg.errors import GeosegError
+from geoseg.models import io
+from geoseg.train.config import load_config
+from geoseg.train.layouts import cityscapes_train_ids, read_dataset
+from geoseg.train.loop import loss_fn, train
+from geoseg.vector_io import write_vector
+
+
+def pair_folder(root, n=4, size=96):
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rows = ["name,split"]
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        image = rng.integers(20, 60, (size, size, 3), dtype=np.uint8)
+        mask = np.zeros((size, size), dtype=np.uint8)
+        r, c = rng.integers(5, size - 40, 2)
+        image[r:r + 30, c:c + 30] = 220
+        mask[r:r + 30, c:c + 30] = 255
+        Image.fromarray(image).save(root / "images" / f"t{i}.png")
+        Image.fromarray(mask).save(root / "masks" / f"t{i}.png")
+        rows.append(f"t{i},{'val' if i == n - 1 else 'train'}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def config_file(tmp_path, model, data, **extra):
+    cfg = {"model": model, "data": [str(d) for d in data], "tile_size": 64, "batch_size": 2, "epochs": 2,
+           "steps_per_epoch": 3, "seed": 0, **extra}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_pair_folder_split_and_stretch(tmp_path):
+    root = pair_folder(tmp_path / "d")
+    train, val = read_dataset(root, "train"), read_dataset(root, "val")
+    assert [s.name for s in train] == ["t0", "t1", "t2"] and [s.name for s in val] == ["t3"]
+    image, label, valid = train[0].data()
+    assert image.dtype == np.uint8 and image.max() == 255 and label.sum() == 900 and valid.all()
+
+
+def test_training_writes_the_best_model_with_its_card_and_resumes(tmp_path):
+    root = pair_folder(tmp_path / "d")
+    config = load_config(config_file(tmp_path, "eunet-buildings", [root], training_data="synthetic", licence="CC0"))
+    out = tmp_path / "run" / "m.safetensors"
+    out.parent.mkdir()
+    result = train(config, out, log=lambda line: None)
+    assert result["epochs"] == 2
+    state, card = io.load_state(out)
+    assert card.trained and card.training_data == "synthetic" and card.metrics["split"] == "val"
+    assert 0 <= card.metrics["iou"] <= 1
+    assert (out.parent / "training_curves.png").stat().st_size > 1000
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_epoch(line):
+        if line.startswith("{"):
+            raise Stop
+
+    interrupted = tmp_path / "run" / "i.safetensors"
+    with pytest.raises(Stop):
+        train(config, interrupted, log=stop_after_first_epoch)
+    resumed = train(config, interrupted, resume=interrupted.with_suffix(".ckpt"), log=lambda line: None)
+    assert resumed["epochs"] == 2  # the first epoch from the checkpoint, the second run now
+    with pytest.raises(GeosegError, match="resume without --epochs"):
+        train(config, interrupted, resume=interrupted.with_suffix(".ckpt"), epochs=5, log=lambda line: None)
+
+
+def test_scenes_with_footprints_are_rasterised_on_the_fly(tmp_path):
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    write_scene(folder / "a.tif", rectangles_scene(80, 80, [(10, 10, 30, 50)]))
+    x0, y0 = ORIGIN
+    write_vector([{"geometry": shapely.box(x0 + 10, y0 - 30, x0 + 50, y0 - 10)}], folder / "a.gpkg", "EPSG:32633", {}, False)
+    (sample,) = read_dataset(folder, "train")
+    image, label, valid = sample.data()
+    assert label.sum() == 20 * 40 and label[20, 30] == 1 and label[50, 50] == 0
+    write_scene(folder / "b.tif", rectangles_scene(80, 80, []))
+    with pytest.raises(GeosegError, match="no footprints"):
+        read_dataset(folder, "train")
+
+
+def camvid_tree(root, n=3):
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        (root / f"{split}annot").mkdir()
+        lines = []
+        for i in range(n):
+            image = np.zeros((72, 96, 3), dtype=np.uint8)
+            label = np.zeros((72, 96), dtype=np.uint8)  # sky on top
+            image[:36] = (120, 120, 200)
+            image[36:] = (90, 60, 90)
+            label[36:] = 3  # road below
+            label[:4] = 11  # void
+            Image.fromarray(image).save(root / split / f"f{i}.png")
+            Image.fromarray(label).save(root / f"{split}annot" / f"f{i}.png")
+            lines.append(f"{split}/f{i}.png {split}annot/f{i}.png")
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_camvid_layout_and_a_multiclass_training_run(tmp_path):
+    root = camvid_tree(tmp_path / "camvid")
+    (sample,) = read_dataset(root, "train")[:1]
+    _, label, valid = sample.data()
+    assert not valid[:4].any() and valid[4:].all() and set(np.unique(label[valid])) == {0, 3}
+    config = load_config(config_file(tmp_path, "enet-camvid", [root], class_weights=[1.0] * 11 + [0.0]))
+    out = tmp_path / "c.safetensors"
+    train(config, out, log=lambda line: None)
+    _, card = io.load_state(out)
+    assert card.num_outputs == 12 and "miou" in card.metrics and "iou_road" in card.metrics
+
+
+def test_cityscapes_layout_maps_label_ids_to_train_ids(tmp_path):
+    assert cityscapes_train_ids(np.array([7, 11, 26, 0, 33, 5])).tolist() == [0, 2, 13, 255, 18, 255]
+    image_dir = tmp_path / "cs" / "leftImg8bit" / "train" / "aachen"
+    label_dir = tmp_path / "cs" / "gtFine" / "train" / "aachen"
+    image_dir.mkdir(parents=True)
+    label_dir.mkdir(parents=True)
+    Image.fromarray(np.full((32, 64, 3), 100, dtype=np.uint8)).save(image_dir / "aachen_000000_000019_leftImg8bit.png")
+    ids = np.full((32, 64), 7, dtype=np.uint8)
+    ids[:10] = 23  # sky
+    ids[10:12] = 0  # unlabeled: ignored
+    Image.fromarray(ids).save(label_dir / "aachen_000000_000019_gtFine_labelIds.png")
+    (sample,) = read_dataset(tmp_path / "cs", "train")
+    _, label, valid = sample.data()
+    assert label[0, 0] == 10 and label[20, 0] == 0
+    assert not valid[10:12].any() and valid.sum() == 30 * 64
+
+
+def test_losses_ignore_invalid_pixels():
+    logits = torch.zeros(1, 1, 2, 2)
+    target = torch.tensor([[[1, 0], [0, 0]]])
+    valid = torch.tensor([[[True, False], [False, False]]])
+    assert loss_fn(logits, target, valid, "bce").item() == pytest.approx(np.log(2))
+    multi = torch.zeros(1, 3, 2, 2)
+    assert loss_fn(multi, target, valid, "bce").item() == pytest.approx(np.log(3))
