@@ -112,18 +112,23 @@ def test_cli_failure_is_shown_in_the_message_bar(iface, geoseg_executable, tmp_p
     assert not (tmp_path / "b.gpkg").exists()
 
 
-def test_processing_algorithm_extracts_buildings(qgis_app, geoseg_executable, tmp_path):
-    import processing
+@pytest.fixture
+def provider(qgis_app, geoseg_executable):
+    """The geoseg Processing provider, registered for one test."""
     from geoseg_qgis.provider import GeosegProvider
 
-    provider = GeosegProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    try:
-        result = processing.run("geoseg:extractbuildings", {
-            "INPUT": str(DEMO_SCENE), "OUTPUT": str(tmp_path / "b.gpkg"), "PROBABILITY": str(tmp_path / "p.tif"),
-        })
-    finally:
-        QgsApplication.processingRegistry().removeProvider(provider)
+    registered = GeosegProvider()
+    QgsApplication.processingRegistry().addProvider(registered)
+    yield registered
+    QgsApplication.processingRegistry().removeProvider(registered)
+
+
+def test_processing_algorithm_extracts_buildings(provider, tmp_path):
+    import processing
+
+    result = processing.run("geoseg:extractbuildings", {
+        "INPUT": str(DEMO_SCENE), "OUTPUT": str(tmp_path / "b.gpkg"), "PROBABILITY": str(tmp_path / "p.tif"),
+    })
     layer = QgsVectorLayer(result["OUTPUT"], "b", "ogr")
     assert layer.isValid() and layer.featureCount() > 0
     assert layer.crs().authid() == "EPSG:4326"
@@ -131,39 +136,27 @@ def test_processing_algorithm_extracts_buildings(qgis_app, geoseg_executable, tm
     assert QgsRasterLayer(result["PROBABILITY"], "p", "gdal").isValid()
 
 
-def test_processing_cancel_stops_geoseg_and_leaves_nothing(qgis_app, geoseg_executable, tmp_path):
+def test_processing_cancel_stops_geoseg_and_leaves_nothing(provider, tmp_path):
     import processing
-    from geoseg_qgis.provider import GeosegProvider
 
     scene = write_tif(tmp_path / "big.tif", 3000, 3000)
     feedback = QgsProcessingFeedback()
     feedback.progressChanged.connect(lambda p: p > 0 and feedback.cancel())
-    provider = GeosegProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    try:
-        with pytest.raises(QgsProcessingException, match="cancelled"):
-            processing.run("geoseg:extractbuildings", {"INPUT": str(scene), "OUTPUT": str(tmp_path / "b.gpkg")},
-                           feedback=feedback)
-    finally:
-        QgsApplication.processingRegistry().removeProvider(provider)
+    with pytest.raises(QgsProcessingException, match="cancelled"):
+        processing.run("geoseg:extractbuildings", {"INPUT": str(scene), "OUTPUT": str(tmp_path / "b.gpkg")},
+                       feedback=feedback)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
 
 
-def test_batch_algorithm_processes_a_folder(qgis_app, geoseg_executable, tmp_path):
+def test_batch_algorithm_processes_a_folder(provider, tmp_path):
     import processing
-    from geoseg_qgis.provider import GeosegProvider
 
     folder = tmp_path / "tiles"
     folder.mkdir()
     for name in ("a.tif", "b.tif"):
         write_tif(folder / name, 300, 300)
-    provider = GeosegProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    try:
-        result = processing.run("geoseg:extractbuildingsbatch", {
-            "FOLDER": str(folder), "OUTPUT_FOLDER": str(tmp_path / "out"), "MERGED": str(tmp_path / "all.gpkg"),
-        })
-    finally:
-        QgsApplication.processingRegistry().removeProvider(provider)
+    result = processing.run("geoseg:extractbuildingsbatch", {
+        "FOLDER": str(folder), "OUTPUT_FOLDER": str(tmp_path / "out"), "MERGED": str(tmp_path / "all.gpkg"),
+    })
     assert sorted(p.name for p in (tmp_path / "out").glob("*.gpkg")) == ["a.gpkg", "b.gpkg"]
     assert QgsVectorLayer(result["MERGED"], "m", "ogr").isValid()
