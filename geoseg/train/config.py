@@ -23,6 +23,8 @@ class TrainConfig:
     loss: str = "bce"  # "bce" or "bce+dice" (binary); multiclass heads use cross-entropy
     class_weights: list[float] | None = None  # multiclass: one weight per class
     scale_range: tuple[float, float] = (0.6, 1.7)
+    hue: float = 0.04  # colour jitter: hue shift (fraction of the circle)
+    grayscale: float = 0.2  # probability of a greyscale window (aerial data only)
     seed: int = 0
     threads: int = 0  # 0: torch's default
     gsd_m: float | None = None

@@ -85,7 +85,7 @@ class WindowSampler:
     scenes), colour jitter and occasional greyscale (panchromatic scenes)."""
 
     def __init__(self, samples: list[Sample], size: int, scale_range: tuple[float, float], seed: int,
-                 aerial: bool = True) -> None:
+                 aerial: bool = True, hue: float = 0.04, grayscale: float = 0.2) -> None:
         import albumentations as A
 
         self.samples = samples
@@ -97,8 +97,8 @@ class WindowSampler:
         flips = A.D4(p=1.0) if aerial else A.HorizontalFlip(p=0.5)
         self.augment = A.Compose([
             flips,
-            A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.04, p=0.8),
-            A.ToGray(p=0.2 if aerial else 0.0),
+            A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=hue, p=0.8),
+            A.ToGray(p=grayscale if aerial else 0.0),
         ], seed=seed)
 
     def window(self) -> Loaded:

@@ -1,0 +1,53 @@
+"""Reduced precision: as accurate as fp32 on real data, and refused cleanly where unsupported."""
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from conftest import DEMO_SCENE, SHARED
+from geoseg import inference
+from geoseg.errors import GeosegError
+from geoseg.metrics import PixelCounts
+from geoseg.pipeline import predict
+
+RIO_VAL = SHARED / "buildings-train" / "images" / "rio_img64.tif"
+RIO_VAL_MASK = SHARED / "buildings-train" / "masks" / "rio_img64.tif"
+
+
+def _mask(tmp_path, scene, precision):
+    predict(scene, tmp_path / f"{precision}.gpkg", raster=tmp_path / f"{precision}.tif", precision=precision)
+    with rasterio.open(tmp_path / f"{precision}.tif") as src:
+        return src.read(1) >= 128, src.read_masks(1) > 0
+
+
+@pytest.mark.skipif(not inference.reduced_precision_ok(torch.device("cpu"), "bf16"), reason="this CPU has no bf16 units")
+def test_bf16_agrees_with_fp32_on_the_real_scene(tmp_path):
+    fp32, valid = _mask(tmp_path, DEMO_SCENE, "fp32")
+    bf16, _ = _mask(tmp_path, DEMO_SCENE, "bf16")
+    assert PixelCounts().add(bf16, fp32, valid).scores()["iou"] >= 0.98
+
+
+@pytest.mark.skipif(not RIO_VAL.exists(), reason="../shared/data is not beside the checkout")
+@pytest.mark.skipif(not inference.reduced_precision_ok(torch.device("cpu"), "bf16"), reason="this CPU has no bf16 units")
+def test_bf16_keeps_pixel_iou_against_the_truth_within_half_a_point(tmp_path):
+    with rasterio.open(RIO_VAL_MASK) as src:
+        truth = src.read(1) > 127
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        pred, valid = _mask(tmp_path, RIO_VAL, precision)
+        scores[precision] = PixelCounts().add(pred, truth, valid).scores()["iou"]
+    assert abs(scores["bf16"] - scores["fp32"]) <= 0.005
+
+
+def test_unsupported_precision_is_refused_in_one_line():
+    with pytest.raises(GeosegError, match="not supported on cpu"):
+        inference.load_predictor("enet-buildings", "cpu", precision="fp16")
+
+
+def test_auto_precision_falls_back_to_fp32_without_bf16_units(monkeypatch):
+    monkeypatch.setattr(inference, "_cpu_flags", lambda: {"avx2"})
+    assert inference.default_precision(torch.device("cpu")) == "fp32"
+    assert inference.load_predictor("enet-buildings", "cpu").device == "cpu"
+    monkeypatch.setattr(inference, "_cpu_flags", lambda: {"avx512f", "amx_bf16"})
+    assert inference.default_precision(torch.device("cpu")) == "bf16"
