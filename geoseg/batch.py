@@ -59,7 +59,7 @@ def output_for(relative: Path, output_dir: Path, suffix: str) -> Path:
 
 def settings_digest(model_digest: str, options: dict) -> str:
     """The model and every setting that changes an output: a change means redo."""
-    keyed = {k: v for k, v in options.items() if k not in ("device", "batch_size", "overwrite")}
+    keyed = {k: v for k, v in options.items() if k not in ("device", "batch_size", "overwrite", "compile")}
     text = json.dumps({"model": model_digest, **keyed}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -88,13 +88,14 @@ def run_job(job: Job) -> Result:
 
     started = time.perf_counter()
     options = dict(job.options)
+    # one predictor per worker for the whole folder, so compiling (unless --compile no) pays off
     key = (options.get("model"), options.get("device", "auto"), options.get("backend", "auto"),
-           options.get("precision", "auto"))
+           options.get("precision", "auto"), options.get("compile", "auto") == "yes", options.get("batch_size", 4))
     try:
         if key not in _PREDICTORS:
             _PREDICTORS[key] = load_predictor(*key)
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-        for name in ("model", "device", "backend", "precision"):
+        for name in ("model", "device", "backend", "precision", "compile"):
             options.pop(name, None)
         summary = predict(job.input, job.output, raster=job.raster, predictor=_PREDICTORS[key], overwrite=True, **options)
     except GeosegError as exc:
@@ -180,7 +181,13 @@ def run_batch(input_dir: Path, output_dir: Path, *, pattern: str = "*.tif", recu
                 if state.is_done(str(relative), prints[str(relative)]) and target.exists():
                     counts["skipped"] += 1
                     continue
-                jobs.append(Job(str(path), str(relative), str(target), str(prob) if prob else None, options))
+                jobs.append(Job(str(path), str(relative), str(target), str(prob) if prob else None, dict(options)))
+            if options.get("compile", "auto") == "auto":
+                from geoseg.pipeline import COMPILE_MIN_MEGAPIXELS
+
+                total = sum(_megapixels(Path(job.input)) for job in jobs)
+                for job in jobs:
+                    job.options["compile"] = "yes" if total >= COMPILE_MIN_MEGAPIXELS else "no"
             on_start(len(jobs))
             megapixels = 0.0
             results = run_dask(jobs, dask_scheduler) if dask_scheduler else run_local(jobs, workers)
@@ -199,6 +206,17 @@ def run_batch(input_dir: Path, output_dir: Path, *, pattern: str = "*.tif", recu
     return {**counts, "inputs": len(inputs), "megapixels": round(megapixels, 2), "seconds": round(seconds, 2),
             "megapixels_per_second": round(megapixels / seconds, 3) if seconds else 0.0,
             "merged": str(merge) if merge else None, "merged_buildings": merged}
+
+
+def _megapixels(path: Path) -> float:
+    """A raster's size in megapixels from its header (0 if it cannot be opened: it will fail later)."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            return src.width * src.height / 1e6
+    except Exception:
+        return 0.0
 
 
 def _merge(state: BatchState, output_dir: Path, input_dir: Path, merge: Path) -> int:

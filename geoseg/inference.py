@@ -3,6 +3,7 @@ class probabilities, on the best device there is."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -62,23 +63,42 @@ def _cpu_flags() -> set[str]:
 
 class TorchBackend:
     """Runs a PyTorch network in inference mode, channels-last, optionally under bf16/fp16
-    autocast (the sigmoid/softmax always in fp32)."""
+    autocast (the sigmoid/softmax always in fp32) and compiled with ``torch.compile``.
 
-    def __init__(self, model: torch.nn.Module, card: ModelCard, device: torch.device, precision: str = "fp32") -> None:
+    A compiled network always gets batches of ``batch_size`` (short batches are padded), so
+    it compiles once per tile shape; if compiling fails it runs eagerly."""
+
+    def __init__(self, model: torch.nn.Module, card: ModelCard, device: torch.device, precision: str = "fp32",
+                 compile: bool = False, batch_size: int = 1) -> None:
         if precision not in PRECISIONS:
             raise GeosegError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
         if not reduced_precision_ok(device, precision):
             raise GeosegError(f"--precision {precision} is not supported on {device.type} here; use fp32")
-        self.model = model.to(device, memory_format=torch.channels_last).eval()
+        self.eager = model.to(device, memory_format=torch.channels_last).eval()
+        self.model = torch.compile(self.eager) if compile else self.eager
+        self.compiled = compile
+        self.batch_size = batch_size
         self.device = device
         self.softmax = card.activation == "softmax"
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
-            logits = self.model(x)
-        logits = logits.float()
+            if not self.compiled:
+                return self.model(x)
+            try:
+                return self.model(x)
+            except Exception as exc:  # no compiler, unsupported op...: the eager network still works
+                logging.getLogger(__name__).warning("torch.compile failed (%s); running eagerly", exc)
+                self.model, self.compiled = self.eager, False
+                return self.model(x)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        n = batch.shape[0]
+        if self.compiled and n < self.batch_size:
+            batch = np.concatenate([batch, np.zeros((self.batch_size - n, *batch.shape[1:]), batch.dtype)])
+        x = torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        logits = self._forward(x)[:n].float()
         probs = logits.softmax(dim=1) if self.softmax else logits.sigmoid()
         return probs.cpu().numpy()
 
@@ -123,11 +143,13 @@ class Predictor:
 
 
 def load_predictor(model: str | Path | None = None, device: str = "auto", backend: str = "auto",
-                   precision: str = "fp32") -> Predictor:
+                   precision: str = "fp32", compile: bool = False, batch_size: int = 4) -> Predictor:
     """A predictor for ``--model`` (preset name, .safetensors or .onnx file; the default model
     if None). ``backend`` is torch, onnx, or auto (onnx for .onnx files, torch otherwise);
     ``precision`` (torch only) fp32, bf16 or fp16, or auto: the fastest that keeps the
-    accuracy here (see docs/performance.md)."""
+    accuracy here (see docs/performance.md); ``compile`` runs the network through
+    ``torch.compile`` (worth it for large scenes: the first compile takes about a minute,
+    later ones reuse PyTorch's on-disk cache)."""
     torch_device = choose_device(device)
     if precision == "auto":
         precision = default_precision(torch_device)
@@ -142,8 +164,10 @@ def load_predictor(model: str | Path | None = None, device: str = "auto", backen
     if model is not None and str(model).endswith(".onnx"):
         raise GeosegError("an .onnx model runs on the onnx backend; drop --backend torch")
     net, card = registry.load(model)
-    label = str(torch_device) if precision == "fp32" else f"{torch_device} ({precision})"
-    return Predictor(TorchBackend(net, card, torch_device, precision), card, label, card.name)
+    features = [p for p in (precision if precision != "fp32" else "", "compiled" if compile else "") if p]
+    label = f"{torch_device} ({', '.join(features)})" if features else str(torch_device)
+    backend_ = TorchBackend(net, card, torch_device, precision, compile=compile, batch_size=batch_size)
+    return Predictor(backend_, card, label, card.name)
 
 
 def default_precision(device: torch.device) -> str:

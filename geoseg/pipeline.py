@@ -27,6 +27,7 @@ from geoseg.models.card import ModelCard
 from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_buildings
 
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
+COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where compiling (~6 s from PyTorch's cache) pays off
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
 STRIP_ROWS = 1024  # rows per vectorising strip
 SCRATCH_PREFIX = ".geoseg-scratch-"  # working folders beside the output, removed at the end
@@ -49,6 +50,7 @@ def predict(
     device: str = "auto",
     backend: str = "auto",
     precision: str = "auto",
+    compile: str = "auto",
     tile_size: int | None = None,
     overlap: int | None = None,
     batch_size: int = 4,
@@ -70,7 +72,10 @@ def predict(
     if output is not None:
         driver_for(output)
     with rasterio.Env(**GDAL_OPTIONS), open_scene(scene) as src, contextlib.ExitStack() as stack:
-        predictor = predictor or load_predictor(model, device, backend, precision)
+        if predictor is None:
+            megapixels = src.width * src.height / 1e6
+            compiled = compile == "yes" or (compile == "auto" and megapixels >= COMPILE_MIN_MEGAPIXELS)
+            predictor = load_predictor(model, device, backend, precision, compiled, batch_size)
         card = predictor.card
         tile = tile_size or card.tile_size
         overlap = card.overlap if overlap is None else overlap

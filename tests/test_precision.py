@@ -51,3 +51,30 @@ def test_auto_precision_falls_back_to_fp32_without_bf16_units(monkeypatch):
     assert inference.load_predictor("enet-buildings", "cpu").device == "cpu"
     monkeypatch.setattr(inference, "_cpu_flags", lambda: {"avx512f", "amx_bf16"})
     assert inference.default_precision(torch.device("cpu")) == "bf16"
+
+
+def test_compiled_network_matches_eager_and_pads_short_batches():
+    from geoseg.models import registry
+
+    net, card = registry.load("eunet-buildings")
+    x = np.random.default_rng(0).standard_normal((3, 3, 64, 96)).astype(np.float32)
+    eager = inference.TorchBackend(net, card, torch.device("cpu"), "fp32")(x)
+    compiled = inference.TorchBackend(net, card, torch.device("cpu"), "fp32", compile=True, batch_size=4)
+    got = compiled(x)  # 3 tiles in a batch of 4: padded, then cut back
+    assert got.shape == eager.shape and compiled.compiled
+    assert np.abs(got - eager).max() < 1e-4
+
+
+def test_failed_compile_falls_back_to_the_eager_network(monkeypatch):
+    from geoseg.models import registry
+
+    def broken(model):
+        def run(x):
+            raise RuntimeError("no C compiler")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    net, card = registry.load("enet-buildings")
+    backend = inference.TorchBackend(net, card, torch.device("cpu"), "fp32", compile=True, batch_size=2)
+    out = backend(np.zeros((1, 3, 32, 32), dtype=np.float32))
+    assert out.shape == (1, 1, 32, 32) and not backend.compiled
