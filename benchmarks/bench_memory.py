@@ -5,7 +5,7 @@ Writes synthetic RGB scenes (dark ground, bright rectangular buildings) of 4 000
 process's peak resident memory. The stitcher and vectoriser hold stripes of rows, so the
 two peaks should differ by far less than the 16x between the scenes' areas.
 
-    python benchmarks/bench_memory.py [--sizes 4000 16000] [--json]
+    python benchmarks/bench_memory.py [--sizes 4000 16000] [--json] [-- extra predict options]
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 16000])
     parser.add_argument("--model", help="model name or file (default: the shipped model)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("extra", nargs="*", help="options passed to geoseg predict (after --)")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="geoseg-bench-") as tmp:
@@ -71,7 +72,7 @@ def main() -> None:
             scene = Path(tmp) / f"scene{size}.tif"
             write_synthetic(scene, size)
             command = [sys.executable, "-m", "geoseg", "predict", str(scene), "-o", str(Path(tmp) / f"b{size}.gpkg"),
-                       "--quiet", "--overwrite"] + (["--model", args.model] if args.model else [])
+                       "--quiet", "--overwrite", *args.extra] + (["--model", args.model] if args.model else [])
             rss, seconds = peak_rss_mb(command)
             results.append({"size": size, "megapixels": size * size / 1e6, "peak_rss_mb": round(rss, 1),
                             "seconds": round(seconds, 1)})

@@ -29,10 +29,10 @@ from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_b
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where compiling (~6 s from PyTorch's cache) pays off
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
-STRIP_ROWS = 1024  # rows per vectorising strip
+STRIP_ROWS = 512  # rows per vectorising strip
 SCRATCH_PREFIX = ".geoseg-scratch-"  # working folders beside the output, removed at the end
 # GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
-GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_CACHEMAX": 256}
+GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True}
 COLUMNS = {"area_m2": "float64", "perimeter_m": "float64", "score": "float64"}
 
 
@@ -71,19 +71,21 @@ def predict(
     _check_outputs(scene, [output, raster, preview], overwrite)
     if output is not None:
         driver_for(output)
-    with rasterio.Env(**GDAL_OPTIONS), open_scene(scene) as src, contextlib.ExitStack() as stack:
-        if predictor is None:
-            megapixels = src.width * src.height / 1e6
-            compiled = compile == "yes" or (compile == "auto" and megapixels >= COMPILE_MIN_MEGAPIXELS)
-            predictor = load_predictor(model, device, backend, precision, compiled, batch_size)
-        card = predictor.card
-        tile = tile_size or card.tile_size
-        overlap = card.overlap if overlap is None else overlap
-        if not 0 <= overlap < tile:
-            raise GeosegError(f"--overlap {overlap} must be at least 0 and smaller than the tile size {tile}")
-        threshold = card.threshold if threshold is None else threshold
-        chosen = select_bands(src, card, bands)
-        scaling = scene_scaling(src, chosen, card)
+    with rasterio.Env(**GDAL_OPTIONS, GDAL_CACHEMAX=block_cache_bytes(scene)), open_scene(scene) as src, \
+            contextlib.ExitStack() as stack:
+        with watch("prepare"):
+            if predictor is None:
+                megapixels = src.width * src.height / 1e6
+                compiled = compile == "yes" or (compile == "auto" and megapixels >= COMPILE_MIN_MEGAPIXELS)
+                predictor = load_predictor(model, device, backend, precision, compiled, batch_size)
+            card = predictor.card
+            tile = tile_size or card.tile_size
+            overlap = card.overlap if overlap is None else overlap
+            if not 0 <= overlap < tile:
+                raise GeosegError(f"--overlap {overlap} must be at least 0 and smaller than the tile size {tile}")
+            threshold = card.threshold if threshold is None else threshold
+            chosen = select_bands(src, card, bands)
+            scaling = scene_scaling(src, chosen, card)
         grid = tile_grid(src.height, src.width, tile, overlap)
         if raster is not None:
             prob_path = stack.enter_context(atomic_output(raster, overwrite=overwrite))
@@ -122,6 +124,17 @@ def predict(
         "model": predictor.name,
         "stages": watch.rounded(),
     }
+
+
+def block_cache_bytes(scene: Path) -> int:
+    """GDAL's block cache for a run: two rows of 512-px tiles of the scene (32 MB to 512 MB),
+    instead of GDAL's default of 5 % of the RAM, which a wide scene would fill."""
+    try:
+        with rasterio.open(scene) as src:
+            row = src.width * 512 * src.count * np.dtype(src.dtypes[0]).itemsize
+    except Exception:  # open_scene reports what is wrong with the file
+        row = 0
+    return int(np.clip(2 * row, 32 * 2**20, 512 * 2**20))
 
 
 def infer_scene(

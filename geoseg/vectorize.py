@@ -46,11 +46,13 @@ class Building:
 
 def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """4-connected components of equal non-zero value; returns labels and each label's value."""
+    present = np.flatnonzero(np.bincount(classes.ravel()))
+    if len(present) <= 2 and present[-1] <= 1:  # binary mask: one labelling, no per-class pass
+        labels, count = ndimage.label(classes)
+        return labels.astype(np.int32, copy=False), np.array([0] + [1] * count)
     labels = np.zeros(classes.shape, dtype=np.int32)
     values = [0]
-    for value in np.unique(classes):
-        if value == 0:
-            continue
+    for value in present[present > 0]:
         part, count = ndimage.label(classes == value)
         inside = part > 0
         labels[inside] = part[inside] + (len(values) - 1)
@@ -64,11 +66,10 @@ def strip_components(y0: int, classes: np.ndarray, score: np.ndarray) -> tuple[n
     count = len(values) - 1
     if count == 0:
         return labels, {}
-    index = np.arange(1, count + 1)
-    sums = ndimage.sum_labels(score, labels, index)
-    sizes = ndimage.sum_labels(np.ones_like(score, dtype=np.int32), labels, index)
-    buildings = {int(i): Building(int(values[i]), prob_sum=float(s), pixels=int(n))
-                 for i, s, n in zip(index, sums, sizes)}
+    flat = labels.ravel()
+    sums = np.bincount(flat, weights=score.ravel(), minlength=count + 1)
+    sizes = np.bincount(flat, minlength=count + 1)
+    buildings = {i: Building(int(values[i]), prob_sum=float(sums[i]), pixels=int(sizes[i])) for i in range(1, count + 1)}
     offset = (1.0, 0.0, 0.0, 0.0, 1.0, float(y0))
     for geom, value in features.shapes(labels, mask=labels > 0, connectivity=4, transform=offset):
         buildings[int(value)].parts.append(shape(geom))
