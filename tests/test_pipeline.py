@@ -159,3 +159,11 @@ def test_multiclass_model_writes_class_ids_with_colours_and_class_polygons(tmp_p
     by_class = frame.groupby("class")["area_m2"].sum().to_dict()
     assert by_class["road"] == 40 * 300 and by_class["building"] == 40 * 60
     assert set(frame["class_id"]) == {0, 1, 3}
+
+
+def test_the_package_level_api_runs_the_pipeline(tmp_path, bright_predictor):
+    import geoseg
+
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(100, 100, [(5, 5, 25, 35)]))
+    summary = geoseg.predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor)
+    assert summary["buildings"] == 1 and _read(tmp_path / "b.gpkg")["area_m2"].tolist() == [600.0]
