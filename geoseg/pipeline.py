@@ -73,9 +73,9 @@ def predict(
         driver_for(output)
     with rasterio.Env(**GDAL_OPTIONS, GDAL_CACHEMAX=block_cache_bytes(scene)), open_scene(scene) as src, \
             contextlib.ExitStack() as stack:
+        megapixels = src.width * src.height / 1e6
         with watch("prepare"):
             if predictor is None:
-                megapixels = src.width * src.height / 1e6
                 compiled = compile == "yes" or (compile == "auto" and megapixels >= COMPILE_MIN_MEGAPIXELS)
                 predictor = load_predictor(model, device, backend, precision, compiled, batch_size)
             card = predictor.card
@@ -108,7 +108,6 @@ def predict(
             if preview is not None:
                 render_preview_for(src, chosen, records, preview, card, overwrite)
     seconds = time.perf_counter() - started
-    megapixels = src.width * src.height / 1e6
     return {
         "scene": str(scene),
         "output": str(output) if output else None,
