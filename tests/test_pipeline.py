@@ -167,3 +167,10 @@ def test_the_package_level_api_runs_the_pipeline(tmp_path, bright_predictor):
     scene = write_scene(tmp_path / "s.tif", rectangles_scene(100, 100, [(5, 5, 25, 35)]))
     summary = geoseg.predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor)
     assert summary["buildings"] == 1 and _read(tmp_path / "b.gpkg")["area_m2"].tolist() == [600.0]
+
+
+def test_float_reflectance_scene_gives_the_same_buildings(tmp_path, bright_predictor):
+    data = rectangles_scene(300, 300, BOXES[:2], bands=4, dtype=np.float32, bright=0.42, dark=0.07)
+    scene = write_scene(tmp_path / "refl.tif", data)
+    predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor, bands=[3, 2, 1], **TILES)
+    assert sorted(_read(tmp_path / "b.gpkg")["area_m2"]) == [800.0, 1400.0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
+from tqdm import tqdm
 
 from geoseg.errors import GeosegError
 from geoseg.metrics import ObjectCounts, PixelCounts
@@ -142,7 +144,8 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         started = time.perf_counter()
         model.train()
         losses = []
-        for _ in range(config.steps_per_epoch):
+        for _ in tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch + 1}/{total_epochs}", unit="batch",
+                      leave=False, disable=not sys.stderr.isatty()):
             x, y, valid = sampler.batch(config.batch_size, mean, std)
             logits = model(torch.from_numpy(x).to(device))
             loss = loss_fn(logits, torch.from_numpy(y).to(device), torch.from_numpy(valid).to(device), config.loss,

@@ -28,8 +28,8 @@ def find_executable(configured: str | None = None) -> str:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     raise RunnerError(
-        "the geoseg command was not found: install geoseg (pip install geoseg) or set its path "
-        "in the plugin's settings (Processing > Options > Providers > geoseg)"
+        "the geoseg command was not found: install geoseg (pip install geoseg), or give its path in "
+        "the QGIS setting geoseg/executable (Settings > Options > Advanced) or in $GEOSEG_EXECUTABLE"
     )
 
 
