@@ -170,7 +170,8 @@ def test_the_package_level_api_runs_the_pipeline(tmp_path, bright_predictor):
 
 
 def test_float_reflectance_scene_gives_the_same_buildings(tmp_path, bright_predictor):
-    data = rectangles_scene(300, 300, BOXES[:2], bands=4, dtype=np.float32, bright=0.42, dark=0.07)
+    boxes = [(90, 90, 110, 130), (150, 150, 185, 190)]  # 800 and 1 400 px, above the 2 % stretch
+    data = rectangles_scene(300, 300, boxes, bands=4, dtype=np.float32, bright=0.42, dark=0.07)
     scene = write_scene(tmp_path / "refl.tif", data)
     predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor, bands=[3, 2, 1], **TILES)
     assert sorted(_read(tmp_path / "b.gpkg")["area_m2"]) == [800.0, 1400.0]
