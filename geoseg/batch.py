@@ -164,12 +164,12 @@ def run_batch(input_dir: Path, output_dir: Path, *, pattern: str = "*.tif", recu
         remove_leftovers(output_dir)
         state = BatchState(output_dir)
         try:
-            model = settings_digest(fingerprint(options.get("model")), options)
+            digest = settings_digest(fingerprint(options.get("model")), options)
             inputs = find_inputs(input_dir, pattern, recursive)
             jobs, prints, counts = [], {}, {"done": 0, "skipped": 0, "failed": 0}
             for path in inputs:
                 relative = path.relative_to(input_dir)
-                prints[str(relative)] = Fingerprint.of(path, model)
+                prints[str(relative)] = Fingerprint.of(path, digest)
                 try:
                     target = output_for(relative, output_dir, ".gpkg")
                     prob = output_for(relative.with_name(relative.stem + "_prob"), output_dir, ".tif") if raster else None

@@ -25,12 +25,12 @@ def regularize(outlines: list[Polygon], pixel_m: float, min_iou: float = MIN_IOU
     from buildingregulariser import regularize_geodataframe
 
     frame = gpd.GeoDataFrame(geometry=list(outlines))
-    metres = 1.0 / pixel_m  # pixels per metre
+    per_metre = 1.0 / pixel_m  # pixels in a metre
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = regularize_geodataframe(
-            frame, parallel_threshold=max(1.0, 1.0 * metres), simplify=True,
-            simplify_tolerance=max(0.5, 0.5 * metres), allow_45_degree=True, allow_circles=True, num_cores=1,
+            frame, parallel_threshold=max(1.0, 1.0 * per_metre), simplify=True,  # 1 m, at least a pixel
+            simplify_tolerance=max(0.5, 0.5 * per_metre), allow_45_degree=True, allow_circles=True, num_cores=1,
         )
     regular = {}
     for index, geom in zip(result.index, result.geometry):
