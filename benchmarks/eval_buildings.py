@@ -7,7 +7,7 @@ with the source's ground sample distance: 0.3 m for Inria, 0.5 m otherwise), bec
 ``predict`` only takes georeferenced scenes. Scores are summed over all images (pixel
 counts and object matches), then reported per source and overall.
 
-    python benchmarks/eval_buildings.py [--model M] [--json] [--figure docs/vectorize.png]
+    python benchmarks/eval_buildings.py [--model M] [--precision fp32] [--json]
 """
 
 from __future__ import annotations
@@ -64,9 +64,10 @@ def as_geotiff(row: dict, folder: Path) -> tuple[Path, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    predictor = load_predictor(args.model)
+    predictor = load_predictor(args.model, precision=args.precision)
     variants = {"raw": Shaping(), "regularized": Shaping(regularize=True)}
     counts = {v: defaultdict(lambda: (PixelCounts(), ObjectCounts())) for v in variants}
     with tempfile.TemporaryDirectory(prefix="geoseg-eval-") as tmp:
