@@ -71,8 +71,8 @@ def predict(
     _check_outputs(scene, [output, raster, preview], overwrite)
     if output is not None:
         driver_for(output)
-    with rasterio.Env(**GDAL_OPTIONS, GDAL_CACHEMAX=block_cache_bytes(scene)), open_scene(scene) as src, \
-            contextlib.ExitStack() as stack:
+    with rasterio.Env(**GDAL_OPTIONS), open_scene(scene) as src, contextlib.ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(src)))
         megapixels = src.width * src.height / 1e6
         with watch("prepare"):
             if predictor is None:
@@ -125,14 +125,10 @@ def predict(
     }
 
 
-def block_cache_bytes(scene: Path) -> int:
+def block_cache_bytes(src: rasterio.DatasetReader) -> int:
     """GDAL's block cache for a run: two rows of 512-px tiles of the scene (32 MB to 512 MB),
     instead of GDAL's default of 5 % of the RAM, which a wide scene would fill."""
-    try:
-        with rasterio.open(scene) as src:
-            row = src.width * 512 * src.count * np.dtype(src.dtypes[0]).itemsize
-    except Exception:  # open_scene reports what is wrong with the file
-        row = 0
+    row = src.width * 512 * src.count * np.dtype(src.dtypes[0]).itemsize
     return int(np.clip(2 * row, 32 * 2**20, 512 * 2**20))
 
 

@@ -23,14 +23,14 @@ class Sample:
     def __init__(self, name: str, load: Callable[[], Loaded], cache: bool = True) -> None:
         self.name = name
         self._load = load
-        self._cache = cache
+        self.cached = cache
         self._data: Loaded | None = None
 
     def data(self) -> Loaded:
         if self._data is not None:
             return self._data
         data = self._load()
-        if self._cache:
+        if self.cached:
             self._data = data
         return data
 
@@ -91,7 +91,7 @@ class WindowSampler:
         self.samples = samples
         self.size = size
         self.log_scale = np.log(scale_range)
-        areas = np.array([s.label.size if s._cache else 1.0 for s in samples], dtype=np.float64)
+        areas = np.array([s.label.size if s.cached else 1.0 for s in samples], dtype=np.float64)
         self.weights = areas / areas.sum()
         self.rng = np.random.default_rng(seed)
         flips = A.D4(p=1.0) if aerial else A.HorizontalFlip(p=0.5)
