@@ -67,15 +67,10 @@ def settings_digest(model_digest: str, options: dict) -> str:
 def remove_leftovers(output_dir: Path) -> None:
     """Delete what a killed run left half-written. Only called under the folder lock, when no
     other geoseg batch can be writing here."""
-    import shutil
-
     from geoseg.atomic import TEMPORARY_GLOB
-    from geoseg.pipeline import SCRATCH_PREFIX
 
     for path in output_dir.rglob(TEMPORARY_GLOB):
         path.unlink(missing_ok=True)
-    for path in output_dir.rglob(SCRATCH_PREFIX + "*"):
-        shutil.rmtree(path, ignore_errors=True)
 
 
 _PREDICTORS: dict = {}

@@ -4,10 +4,10 @@ This is the Python API behind ``geoseg predict``."""
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,10 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from geoseg.atomic import atomic_output, check_writable
+from geoseg.background import Background
 from geoseg.errors import GeosegError
 from geoseg.inference import Predictor, load_predictor
-from geoseg.raster import Scaling, open_scene, output_profile, read_strips, read_tile, scene_scaling, select_bands
+from geoseg.raster import Scaling, open_scene, output_profile, read_tile, scene_scaling, select_bands
 from geoseg.stitch import StripeStitcher
 from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
@@ -27,10 +28,9 @@ from geoseg.models.card import ModelCard
 from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_buildings
 
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
+Stripe = tuple[int, np.ndarray, np.ndarray]  # (first row, uint8 bands (count, rows, width), valid (rows, width))
 COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where compiling (~6 s from PyTorch's cache) pays off
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
-STRIP_ROWS = 512  # rows per vectorising strip
-SCRATCH_PREFIX = ".geoseg-scratch-"  # working folders beside the output, removed at the end
 # GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
 GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True}
 COLUMNS = {"area_m2": "float64", "perimeter_m": "float64", "score": "float64"}
@@ -87,20 +87,19 @@ def predict(
             chosen = select_bands(src, card, bands)
             scaling = scene_scaling(src, chosen, card)
         grid = tile_grid(src.height, src.width, tile, overlap)
-        if raster is not None:
-            prob_path = stack.enter_context(atomic_output(raster, overwrite=overwrite))
-        else:
-            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=_scratch_dir(output)))
-            prob_path = Path(folder) / "probability.tif"
         layout = RasterLayout(card, threshold)
-        profile = output_profile(src, layout.count, "uint8", BLOCK, **(creation_options or {}))
-        with writing(raster or prob_path), rasterio.open(prob_path, "w", **profile) as dst:
-            layout.describe(dst)
-            infer_scene(src, predictor, chosen, scaling, grid, batch_size, layout.sink(src, dst), progress, watch)
-        with watch("vectorize"):
-            strips = _counted(read_strips(prob_path, STRIP_ROWS, layout.bands), src.height, progress)
-            regions = polygonize_strips(layout.classes(y0, values, valid) for y0, values, valid in strips)
-            records = [layout.attributes(r) for r in shape_buildings(regions, src.transform, src.crs, shaping)]
+        prob_path = stack.enter_context(atomic_output(raster, overwrite=overwrite)) if raster is not None else None
+        with contextlib.ExitStack() as writer:
+            dst = None
+            if prob_path is not None:
+                writer.enter_context(writing(raster))
+                profile = output_profile(src, layout.count, "uint8", BLOCK, **(creation_options or {}))
+                dst = writer.enter_context(rasterio.open(prob_path, "w", **profile))
+                layout.describe(dst)
+            vectorizer = StripeVectorizer(layout, src.transform, src.crs, shaping, dst, watch)
+            with Background(vectorizer, name="geoseg-vectorize") as stripes:
+                infer_scene(src, predictor, chosen, scaling, grid, batch_size, layout.sink(src, stripes.put), progress, watch)
+        records = stripes.result
         with watch("write"):
             if output is not None:
                 columns = layout.columns | ({"regularized": "bool"} if shaping.regularize else {})
@@ -172,8 +171,46 @@ def infer_scene(
                         stitcher.add(tiles[i], p)
             progress("infer", len(tiles), len(grid))
             if row_done:
-                with watch("write"):
+                with watch("stitch"):  # includes waiting while the vectoriser is behind
                     stitcher.end_row(r)
+
+
+@dataclass
+class StripeVectorizer:
+    """The consumer of finished stripes, on its own thread: writes them to the probability
+    raster (if one was asked for) and turns them into building records."""
+
+    layout: RasterLayout
+    transform: rasterio.Affine
+    crs: rasterio.crs.CRS
+    shaping: Shaping
+    raster: rasterio.io.DatasetWriter | None
+    watch: Stopwatch
+    _waited: float = 0.0
+
+    def __call__(self, stripes: Iterator[Stripe]) -> list[dict]:
+        started, self._waited = time.perf_counter(), 0.0
+        written = self.watch.seconds["write"]
+        regions = polygonize_strips(self._classes(stripes))
+        records = [self.layout.attributes(r) for r in shape_buildings(regions, self.transform, self.crs, self.shaping)]
+        busy = time.perf_counter() - started - self._waited - (self.watch.seconds["write"] - written)
+        self.watch.add("vectorize", busy)
+        return records
+
+    def _classes(self, stripes: Iterator[Stripe]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        while True:
+            waiting = time.perf_counter()
+            stripe = next(stripes, None)
+            self._waited += time.perf_counter() - waiting
+            if stripe is None:
+                return
+            y, bands, valid = stripe
+            if self.raster is not None:
+                with self.watch("write"):
+                    window = Window(0, y, bands.shape[2], bands.shape[1])
+                    self.raster.write(bands, window=window)
+                    self.raster.write_mask(valid.astype(np.uint8) * 255, window=window)
+            yield self.layout.classes(y, bands, valid)
 
 
 class RasterLayout:
@@ -200,22 +237,20 @@ class RasterLayout:
         dst.set_band_description(2, "class probability (0-255)")
         dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(self.card.palette)})
 
-    def sink(self, src: rasterio.DatasetReader, dst: rasterio.io.DatasetWriter) -> Callable[[int, np.ndarray], None]:
-        """Write blended ``(outputs, rows, width)`` probability stripes."""
+    def sink(self, src: rasterio.DatasetReader, put: Callable[[Stripe], None]) -> Callable[[int, np.ndarray], None]:
+        """Turn blended ``(outputs, rows, width)`` probability stripes into this layout's bands
+        (uint8) and the scene's validity, and hand them on."""
 
-        def write(y: int, block: np.ndarray) -> None:
-            window = Window(0, y, src.width, block.shape[1])
-            valid = src.dataset_mask(window=window)
+        def convert(y: int, block: np.ndarray) -> None:
+            valid = src.dataset_mask(window=Window(0, y, src.width, block.shape[1])) > 0
             if self.binary:
-                bands = [_to_byte(block[0])]
+                bands = _to_byte(block[0])[None]
             else:
-                bands = [block.argmax(axis=0).astype(np.uint8), _to_byte(block.max(axis=0))]
-            for band, values in enumerate(bands, start=1):
-                values[valid == 0] = 0
-                dst.write(values, band, window=window)
-            dst.write_mask(valid, window=window)
+                bands = np.stack([block.argmax(axis=0).astype(np.uint8), _to_byte(block.max(axis=0))])
+            bands[:, ~valid] = 0
+            put((y, bands, valid))
 
-        return write
+        return convert
 
     def classes(self, y0: int, values: np.ndarray, valid: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         """A strip of the working raster as ``(y0, class values (0 = none), score)``."""
@@ -266,16 +301,5 @@ def _check_outputs(scene: Path, outputs: list, overwrite: bool) -> None:
         raise GeosegError("two outputs have the same name")
 
 
-def _scratch_dir(output: str | Path | None) -> str | None:
-    """Scratch files go beside the output (same disk, usually more room than /tmp)."""
-    return str(Path(output).resolve().parent) if output is not None else None
-
-
 def _window(tile: Tile) -> Window:
     return Window(tile.x, tile.y, tile.width, tile.height)
-
-
-def _counted(strips: Iterator, height: int, progress: Progress) -> Iterator:
-    for y0, values, valid in strips:
-        yield y0, values, valid
-        progress("vectorize", values.shape[1], height)

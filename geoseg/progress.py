@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-STAGE_NAMES = {"infer": "Inferring tiles", "vectorize": "Vectorising"}
+STAGE_NAMES = {"infer": "Extracting buildings"}
 
 
 class Bars:
@@ -19,8 +19,7 @@ class Bars:
 
         bar = self.bars.get(stage)
         if bar is None:
-            unit = "tile" if stage == "infer" else "row"
-            bar = self.bars[stage] = tqdm(total=total, desc=STAGE_NAMES.get(stage, stage), unit=unit, leave=False)
+            bar = self.bars[stage] = tqdm(total=total, desc=STAGE_NAMES.get(stage, stage), unit="tile", leave=False)
         bar.update(done)
 
     def close(self) -> None:

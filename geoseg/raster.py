@@ -198,13 +198,3 @@ def output_profile(src: rasterio.DatasetReader, count: int, dtype: str, block: i
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def read_strips(path: str | Path, rows: int, bands: list[int]):
-    """``(y0, values (bands, h, w), valid (h, w))`` for each strip of ``rows`` full-width rows."""
-    from geoseg.tiling import strips
-
-    with rasterio.open(path) as ds:
-        for y0, y1 in strips(ds.height, rows):
-            window = Window(0, y0, ds.width, y1 - y0)
-            yield y0, ds.read(bands, window=window), ds.dataset_mask(window=window) > 0

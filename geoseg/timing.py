@@ -22,8 +22,11 @@ class Stopwatch:
         try:
             yield
         finally:
-            with self._lock:
-                self.seconds[stage] += time.perf_counter() - started
+            self.add(stage, time.perf_counter() - started)
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[stage] += seconds
 
     def rounded(self) -> dict[str, float]:
         return {k: round(v, 3) for k, v in self.seconds.items()}

@@ -11,8 +11,8 @@ from geoseg_qgis import runner  # noqa: E402
 
 
 def test_progress_lines_map_to_one_overall_percentage():
-    assert runner.progress_of('{"stage": "infer", "done": 5, "total": 10, "percent": 50}') == 45.0
-    assert runner.progress_of('{"stage": "vectorize", "done": 1, "total": 1, "percent": 100}') == 100.0
+    assert runner.progress_of('{"stage": "infer", "done": 5, "total": 10, "percent": 50}') == 50.0
+    assert runner.progress_of('{"stage": "other", "done": 1, "total": 1, "percent": 100}') is None
     assert runner.progress_of('{"stage": "files", "done": 1, "total": 4, "percent": 25}') == 25.0
     assert runner.progress_of("geoseg: error: x") is None
 

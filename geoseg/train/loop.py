@@ -27,6 +27,13 @@ from geoseg.train.layouts import read_dataset
 Log = Callable[[str], None]
 
 
+def one_cycle(optimizer: torch.optim.Optimizer, lr: float, steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+    """Warm up over the first 10 % of ``steps`` (at least two steps), then anneal."""
+    if steps < 3:
+        raise GeosegError(f"a schedule of {steps} optimiser steps is too short; train for at least 3 (epochs x steps_per_epoch)")
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=min(0.5, max(0.1, 2 / steps)))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -121,9 +128,7 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         if epochs is not None and epochs != state["total"]:
             raise GeosegError(f"{resume} continues a {state['total']}-epoch schedule; resume without --epochs")
         total_epochs = state["total"]
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=total_epochs * config.steps_per_epoch, pct_start=0.1
-    )
+    schedule = one_cycle(optimizer, config.lr, total_epochs * config.steps_per_epoch)
     history: list[dict] = []
     best = -1.0
     start_epoch = 0

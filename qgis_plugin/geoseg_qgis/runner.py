@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 # Overall progress: tiles are most of the work, vectorising the rest.
-STAGES = {"infer": (0.0, 90.0), "vectorize": (90.0, 100.0), "files": (0.0, 100.0)}
+STAGES = ("infer", "files")  # geoseg predict and geoseg batch; polygons are made beside inference
 ENV_EXECUTABLE = "GEOSEG_EXECUTABLE"
 
 
@@ -67,10 +67,11 @@ def progress_of(line: str) -> float | None:
     """Overall percent from one JSON progress line, or None for any other line."""
     try:
         update = json.loads(line)
-        low, high = STAGES[update["stage"]]
-        return low + (high - low) * float(update["percent"]) / 100.0
+        if update["stage"] in STAGES:
+            return float(update["percent"])
     except (ValueError, KeyError, TypeError):
-        return None
+        pass
+    return None
 
 
 def error_of(lines: list[str]) -> str:
