@@ -178,11 +178,11 @@ def run_batch(input_dir: Path, output_dir: Path, *, pattern: str = "*.tif", recu
                     continue
                 jobs.append(Job(str(path), str(relative), str(target), str(prob) if prob else None, dict(options)))
             if options.get("compile", "auto") == "auto":
-                from geoseg.pipeline import COMPILE_MIN_MEGAPIXELS
+                from geoseg.pipeline import wants_compile
 
-                total = sum(_megapixels(Path(job.input)) for job in jobs)
+                mode = "yes" if wants_compile("auto", sum(_megapixels(Path(job.input)) for job in jobs)) else "no"
                 for job in jobs:
-                    job.options["compile"] = "yes" if total >= COMPILE_MIN_MEGAPIXELS else "no"
+                    job.options["compile"] = mode
             on_start(len(jobs))
             megapixels = 0.0
             results = run_dask(jobs, dask_scheduler) if dask_scheduler else run_local(jobs, workers)

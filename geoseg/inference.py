@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
+from geoseg.compiled import compiled_network
 from geoseg.errors import GeosegError
 from geoseg.models import registry
 from geoseg.models.card import ModelCard
@@ -61,12 +63,16 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
-class TorchBackend:
-    """Runs a PyTorch network in inference mode, channels-last, optionally under bf16/fp16
-    autocast (the sigmoid/softmax always in fp32) and compiled with ``torch.compile``.
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-    A compiled network always gets batches of ``batch_size`` (short batches are padded), so
-    it compiles once per tile shape; if compiling fails it runs eagerly."""
+
+class TorchBackend:
+    """Runs a PyTorch network in inference mode, channels-last, wholly in fp32, bf16 or fp16
+    (the sigmoid/softmax in fp32), eagerly or compiled ahead of time (:mod:`geoseg.compiled`).
+
+    With ``compile``, each new input shape gets a compiled network (loaded from the cache, or
+    compiled once into it; loading takes about a second). A compiled network always gets batches of ``batch_size`` (short batches are padded), so
+    one package serves a whole scene; if compiling fails the network runs eagerly."""
 
     def __init__(self, model: torch.nn.Module, card: ModelCard, device: torch.device, precision: str = "fp32",
                  compile: bool = False, batch_size: int = 1) -> None:
@@ -74,34 +80,41 @@ class TorchBackend:
             raise GeosegError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
         if not reduced_precision_ok(device, precision):
             raise GeosegError(f"--precision {precision} is not supported on {device.type} here; use fp32")
-        self.eager = model.to(device, memory_format=torch.channels_last).eval()
-        self.model = torch.compile(self.eager) if compile else self.eager
-        self.compiled = compile
+        self.dtype = DTYPES[precision]
+        self.eager = model.to(device, dtype=self.dtype, memory_format=torch.channels_last).eval()
+        self.card = card
+        self.compile = compile
         self.batch_size = batch_size
         self.device = device
         self.softmax = card.activation == "softmax"
-        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.networks: dict[tuple, Callable] = {}  # input shape -> the network that runs it
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
-            if not self.compiled:
-                return self.model(x)
-            try:
-                return self.model(x)
-            except Exception as exc:  # no compiler, unsupported op...: the eager network still works
-                logging.getLogger(__name__).warning("torch.compile failed (%s); running eagerly", exc)
-                self.model, self.compiled = self.eager, False
-                return self.model(x)
+    @property
+    def compiled(self) -> bool:
+        """Whether any input shape so far ran compiled."""
+        return any(net is not self.eager for net in self.networks.values())
+
+    def _network(self, x: torch.Tensor) -> Callable:
+        shape = tuple(x.shape)
+        if shape not in self.networks:
+            self.networks[shape] = self.eager
+            if self.compile:
+                try:
+                    self.networks[shape] = compiled_network(self.eager, self.card, x)
+                except Exception as exc:  # no C++ compiler, unsupported op...: the eager network still works
+                    logging.getLogger(__name__).warning("compiling failed (%s); running eagerly", str(exc).splitlines()[0])
+        return self.networks[shape]
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         n = batch.shape[0]
-        if self.compiled and n < self.batch_size:
+        if self.compile and n < self.batch_size:
             batch = np.concatenate([batch, np.zeros((self.batch_size - n, *batch.shape[1:]), batch.dtype)])
         x = torch.from_numpy(batch)
         if self.device.type == "cuda":  # pinned memory: the copy overlaps the reader thread's work
             x = x.pin_memory()
-        x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        logits = self._forward(x)[:n].float()
+        x = x.to(self.device, non_blocking=True).to(self.dtype).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            logits = self._network(x)(x)[:n].float()
         probs = logits.softmax(dim=1) if self.softmax else logits.sigmoid()
         return probs.cpu().numpy()
 
@@ -150,9 +163,9 @@ def load_predictor(model: str | Path | None = None, device: str = "auto", backen
     """A predictor for ``--model`` (preset name, .safetensors or .onnx file; the default model
     if None). ``backend`` is torch, onnx, or auto (onnx for .onnx files, torch otherwise);
     ``precision`` (torch only) fp32, bf16 or fp16, or auto: the fastest that keeps the
-    accuracy here (see docs/performance.md); ``compile`` runs the network through
-    ``torch.compile`` (worth it for large scenes: the first compile takes about a minute,
-    later ones reuse PyTorch's on-disk cache)."""
+    accuracy here (see docs/performance.md); ``compile`` (torch only) runs the network compiled
+    ahead of time (the first compile of a tile shape takes about half a minute, later runs
+    load it from geoseg's cache in about a second)."""
     torch_device = choose_device(device)
     if precision == "auto":
         precision = default_precision(torch_device)
@@ -167,8 +180,7 @@ def load_predictor(model: str | Path | None = None, device: str = "auto", backen
     if model is not None and str(model).endswith(".onnx"):
         raise GeosegError("an .onnx model runs on the onnx backend; drop --backend torch")
     net, card = registry.load(model)
-    features = [p for p in (precision if precision != "fp32" else "", "compiled" if compile else "") if p]
-    label = f"{torch_device} ({', '.join(features)})" if features else str(torch_device)
+    label = f"{torch_device} ({precision})" if precision != "fp32" else str(torch_device)
     backend_ = TorchBackend(net, card, torch_device, precision, compile=compile, batch_size=batch_size)
     return Predictor(backend_, card, label, card.name)
 
@@ -182,18 +194,11 @@ def default_precision(device: torch.device) -> str:
 
 def exported(model: str | Path | None) -> Path:
     """The ONNX export of a preset or weights file, made once and cached by content."""
-    import hashlib
-    import os
-
+    from geoseg.cache import cache_dir, network_digest
     from geoseg.models.onnx import export
 
     net, card = registry.load(model)
-    digest = hashlib.sha256(card.to_json().encode())
-    for tensor in net.state_dict().values():
-        digest.update(tensor.detach().cpu().numpy().tobytes())
-    cache = Path(os.environ.get("GEOSEG_CACHE", Path.home() / ".cache" / "geoseg"))
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{card.name}-{digest.hexdigest()[:16]}.onnx"
+    path = cache_dir() / f"{card.name}-{network_digest(net, card)}.onnx"
     if not path.is_file():
         export(net, card, path, overwrite=True)
     return path

@@ -29,7 +29,7 @@ from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_b
 
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 Stripe = tuple[int, np.ndarray, np.ndarray]  # (first row, uint8 bands (count, rows, width), valid (rows, width))
-COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where compiling (~6 s from PyTorch's cache) pays off
+COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where loading (~1 s) or a first compile (~30 s) pays off
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
 # GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
 GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True}
@@ -76,8 +76,7 @@ def predict(
         megapixels = src.width * src.height / 1e6
         with watch("prepare"):
             if predictor is None:
-                compiled = compile == "yes" or (compile == "auto" and megapixels >= COMPILE_MIN_MEGAPIXELS)
-                predictor = load_predictor(model, device, backend, precision, compiled, batch_size)
+                predictor = load_predictor(model, device, backend, precision, wants_compile(compile, megapixels), batch_size)
             card = predictor.card
             tile = tile_size or card.tile_size
             overlap = card.overlap if overlap is None else overlap
@@ -119,9 +118,15 @@ def predict(
         "seconds": round(seconds, 3),
         "megapixels_per_second": round(megapixels / seconds, 3),
         "device": predictor.device,
+        "compiled": bool(getattr(predictor.backend, "compiled", False)),
         "model": predictor.name,
         "stages": watch.rounded(),
     }
+
+
+def wants_compile(option: str, megapixels: float) -> bool:
+    """``--compile``: yes, no, or auto: for inputs of ``COMPILE_MIN_MEGAPIXELS`` or more."""
+    return option == "yes" or (option == "auto" and megapixels >= COMPILE_MIN_MEGAPIXELS)
 
 
 def block_cache_bytes(src: rasterio.DatasetReader) -> int:

@@ -55,9 +55,10 @@ def test_auto_precision_falls_back_to_fp32_without_bf16_units(monkeypatch):
     assert inference.default_precision(torch.device("cpu")) == "bf16"
 
 
-def test_compiled_network_matches_eager_and_pads_short_batches():
+def test_compiled_network_matches_eager_is_reused_from_the_cache_and_pads_short_batches(tmp_path, monkeypatch):
     from geoseg.models import registry
 
+    monkeypatch.setenv("GEOSEG_CACHE", str(tmp_path))
     net, card = registry.load("eunet-buildings")
     x = np.random.default_rng(0).standard_normal((3, 3, 64, 96)).astype(np.float32)
     eager = inference.TorchBackend(net, card, torch.device("cpu"), "fp32")(x)
@@ -65,18 +66,25 @@ def test_compiled_network_matches_eager_and_pads_short_batches():
     got = compiled(x)  # 3 tiles in a batch of 4: padded, then cut back
     assert got.shape == eager.shape and compiled.compiled
     assert np.abs(got - eager).max() < 1e-4
+    assert [p.suffix for p in tmp_path.iterdir()] == [".pt2"]
+
+    reused = inference.TorchBackend(net, card, torch.device("cpu"), "fp32", compile=True, batch_size=4)
+    assert np.abs(reused(x) - got).max() == 0 and reused.compiled
 
 
-def test_failed_compile_falls_back_to_the_eager_network(monkeypatch):
+def test_failed_compile_falls_back_to_the_eager_network(tmp_path, monkeypatch):
     from geoseg.models import registry
 
-    def broken(model):
-        def run(x):
-            raise RuntimeError("no C compiler")
-        return run
+    def no_compiler(program, package_path):
+        open(package_path, "wb").write(b"half a package")
+        raise RuntimeError("no C++ compiler")
 
-    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setenv("GEOSEG_CACHE", str(tmp_path))
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", no_compiler)
     net, card = registry.load("enet-buildings")
+    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
     backend = inference.TorchBackend(net, card, torch.device("cpu"), "fp32", compile=True, batch_size=2)
-    out = backend(np.zeros((1, 3, 32, 32), dtype=np.float32))
-    assert out.shape == (1, 1, 32, 32) and not backend.compiled
+    out = backend(x)
+    eager = inference.TorchBackend(net, card, torch.device("cpu"), "fp32")(x)
+    assert not backend.compiled and np.abs(out - eager).max() < 1e-5
+    assert list(tmp_path.iterdir()) == []  # the half-written package is gone
