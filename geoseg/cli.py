@@ -66,6 +66,7 @@ def inference_options(command):
         click.option("--simplify", type=click.FloatRange(min=0), help="Simplification tolerance in metres. Default: one pixel."),
         click.option("--min-area", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Drop buildings smaller than this many square metres."),
         click.option("--fill-holes", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Fill holes smaller than this many square metres."),
+        click.option("--separate", is_flag=True, help="Split touching buildings where the probability dips between them (a watershed from the confident cores of each building)."),
         click.option("--regularize", is_flag=True, help="Straighten outlines: walls parallel or perpendicular to the building's main direction (kept as traced where that would change the shape)."),
         click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs."),
         click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary on stdout."),
@@ -84,7 +85,8 @@ def predict_options(params: dict) -> dict:
     if overlap is not None and tile_size is not None and overlap >= tile_size:
         raise click.BadParameter(f"{overlap} is not smaller than --tile-size {tile_size}", param_hint="--overlap")
     shaping = Shaping(simplify_m=params.pop("simplify"), min_area_m2=params.pop("min_area"),
-                      fill_holes_m2=params.pop("fill_holes"), regularize=params.pop("regularize"))
+                      fill_holes_m2=params.pop("fill_holes"), regularize=params.pop("regularize"),
+                      separate=params.pop("separate"))
     names = ("model", "device", "backend", "precision", "batch_size", "threshold", "bands")
     return {"tile_size": tile_size, "overlap": overlap, "shaping": shaping, "compile": params.pop("compile_mode"),
             **{n: params.pop(n) for n in names}}

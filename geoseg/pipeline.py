@@ -25,7 +25,8 @@ from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
 from geoseg.vector_io import driver_for, write_vector
 from geoseg.models.card import ModelCard
-from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_buildings
+from geoseg.separate import separated
+from geoseg.vectorize import Shaping, binary_classes, pixel_size_m, polygonize_strips, shape_buildings
 
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 Stripe = tuple[int, np.ndarray, np.ndarray]  # (first row, uint8 bands (count, rows, width), valid (rows, width))
@@ -83,6 +84,8 @@ def predict(
             if not 0 <= overlap < tile:
                 raise GeosegError(f"--overlap {overlap} must be at least 0 and smaller than the tile size {tile}")
             threshold = card.threshold if threshold is None else threshold
+            if shaping.separate and card.activation != "sigmoid":
+                raise GeosegError(f"--separate splits buildings; {card.name} is a {len(card.classes)}-class model")
             chosen = select_bands(src, card, bands)
             scaling = scene_scaling(src, chosen, card)
         grid = tile_grid(src.height, src.width, tile, overlap)
@@ -196,7 +199,10 @@ class StripeVectorizer:
     def __call__(self, stripes: Iterator[Stripe]) -> list[dict]:
         started, self._waited = time.perf_counter(), 0.0
         written = self.watch.seconds["write"]
-        regions = polygonize_strips(self._classes(stripes))
+        strips = self._classes(stripes)
+        if self.shaping.separate:
+            strips = separated(strips, pixel_size_m(self.transform, self.crs))
+        regions = polygonize_strips(strips)
         records = [self.layout.attributes(r) for r in shape_buildings(regions, self.transform, self.crs, self.shaping)]
         busy = time.perf_counter() - started - self._waited - (self.watch.seconds["write"] - written)
         self.watch.add("vectorize", busy)

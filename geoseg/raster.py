@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -108,9 +108,24 @@ class Scaling:
     high: np.ndarray
     mean: np.ndarray
     std: np.ndarray
+    _tables: dict = field(default_factory=dict, compare=False, repr=False)  # dtype -> table
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """``raw`` (channels, h, w) -> float32 normalised values."""
+        if raw.dtype in (np.uint8, np.uint16):  # one table lookup per pixel instead of five passes
+            table = self.table(raw.dtype)
+            return np.stack([table[c][raw[c]] for c in range(raw.shape[0])])
+        return self._map(raw)
+
+    def table(self, dtype: np.dtype) -> np.ndarray:
+        """``(channels, values)``: :meth:`apply` for every value of an unsigned integer type."""
+        key = np.dtype(dtype).str
+        if key not in self._tables:
+            values = np.arange(np.iinfo(dtype).max + 1, dtype=np.float32)
+            self._tables[key] = self._map(np.broadcast_to(values, (len(self.low), len(values)))[:, None, :])[:, 0]
+        return self._tables[key]
+
+    def _map(self, raw: np.ndarray) -> np.ndarray:
         col = (slice(None), None, None)
         x = (raw.astype(np.float32) - self.low[col]) / (self.high - self.low)[col]
         np.clip(x, 0.0, 1.0, out=x)

@@ -46,10 +46,10 @@ class Building:
 
 def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """4-connected components of equal non-zero value; returns labels and each label's value."""
-    present = np.flatnonzero(np.bincount(classes.ravel()))
-    if len(present) <= 2 and present[-1] <= 1:  # binary mask: one labelling, no per-class pass
+    if classes.max(initial=0) <= 1:  # binary mask: one labelling, no per-class pass
         labels, count = ndimage.label(classes)
         return labels.astype(np.int32, copy=False), np.array([0] + [1] * count)
+    present = np.flatnonzero(np.bincount(classes.ravel()))
     labels = np.zeros(classes.shape, dtype=np.int32)
     values = [0]
     for value in present[present > 0]:
@@ -66,8 +66,9 @@ def strip_components(y0: int, classes: np.ndarray, score: np.ndarray) -> tuple[n
     count = len(values) - 1
     if count == 0:
         return labels, {}
-    flat = labels.ravel()
-    sums = np.bincount(flat, weights=score.ravel(), minlength=count + 1)
+    inside = np.flatnonzero(labels)  # buildings cover a small part of a scene: sum over them only
+    flat = labels.ravel()[inside]
+    sums = np.bincount(flat, weights=score.ravel()[inside], minlength=count + 1)
     sizes = np.bincount(flat, minlength=count + 1)
     buildings = {i: Building(int(values[i]), prob_sum=float(sums[i]), pixels=int(sizes[i])) for i in range(1, count + 1)}
     offset = (1.0, 0.0, 0.0, 0.0, 1.0, float(y0))
@@ -137,12 +138,14 @@ def _unique(buildings: Iterable[Building]) -> Iterator[Building]:
 @dataclass(frozen=True)
 class Shaping:
     """How raw pixel outlines become output polygons. Lengths in metres, areas in square metres;
-    ``simplify_m=None`` simplifies by one pixel."""
+    ``simplify_m=None`` simplifies by one pixel; ``separate`` splits touching buildings
+    (:mod:`geoseg.separate`; building models only)."""
 
     simplify_m: float | None = None
     min_area_m2: float = 2.0
     fill_holes_m2: float = 2.0
     regularize: bool = False
+    separate: bool = False
 
 
 def pixel_size_m(transform, crs) -> float:
@@ -173,7 +176,7 @@ class Ground:
         return geom.length * self.factor
 
 
-CHUNK = 512  # buildings shaped together: regularised in one call, overlaps removed between them
+CHUNK = 512  # buildings regularised in one call
 
 
 def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shaping) -> Iterator[dict]:
@@ -196,6 +199,7 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
         if building.pixels * pixel_area >= shaping.min_area_m2
         for geom in polygons(building.geometry)
     )
+    placed = Disjoint()
     for chunk in _chunks(outlines, CHUNK):
         shapes = [geom for _, geom in chunk]
         flags: list[bool | None] = [None] * len(chunk)
@@ -203,8 +207,8 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
             from geoseg.regularize import regularize
 
             shapes, flags = map(list, zip(*regularize(shapes, pixel_m)))
-        for (building, _), geom, flag in zip(chunk, remove_overlaps(shapes), flags):
-            geom = shapely.affinity.affine_transform(geom, matrix)
+        for (building, _), geom, flag in zip(chunk, shapes, flags):
+            geom = shapely.affinity.affine_transform(placed.place(geom), matrix)
             area = ground.area(geom)
             if geom.is_empty or area < shaping.min_area_m2:
                 continue
@@ -228,14 +232,31 @@ def _outline(geom: Polygon, max_hole: float, tolerance: float) -> Polygon:
     return _largest(geom)
 
 
-def remove_overlaps(shapes: list[Polygon]) -> list[Polygon]:
-    """Cut each polygon back where it overlaps one earlier in the list."""
-    tree = shapely.STRtree(shapes)
-    out = list(shapes)
-    for i, j in zip(*tree.query(shapes, predicate="overlaps")):
-        if j < i and out[i].intersection(out[j]).area > 0:
-            out[i] = _largest(out[i].difference(out[j]))
-    return out
+class Disjoint:
+    """The polygons placed so far, in a grid of ``cell``-sized buckets; a polygon placed later
+    is cut back where it overlaps an earlier one, so none of them overlap, wherever in the
+    scene (or in the order) they come."""
+
+    def __init__(self, cell: float = 64.0) -> None:
+        self.cell = cell
+        self.buckets: dict[tuple[int, int], list[Polygon]] = {}
+
+    def place(self, geom: Polygon) -> Polygon:
+        keys = self._keys(geom)
+        near = {id(g): g for key in keys for g in self.buckets.get(key, ())}
+        for other in near.values():
+            if geom.intersects(other) and geom.intersection(other).area > 0:
+                geom = _largest(geom.difference(other))
+        if not geom.is_empty:
+            for key in keys:
+                self.buckets.setdefault(key, []).append(geom)
+        return geom
+
+    def _keys(self, geom: Polygon) -> list[tuple[int, int]]:
+        if geom.is_empty:
+            return []
+        x0, y0, x1, y1 = (int(np.floor(v / self.cell)) for v in geom.bounds)
+        return [(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)]
 
 
 def _largest(geom) -> Polygon:

@@ -175,3 +175,18 @@ def test_float_reflectance_scene_gives_the_same_buildings(tmp_path, bright_predi
     scene = write_scene(tmp_path / "refl.tif", data)
     predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor, bands=[3, 2, 1], **TILES)
     assert sorted(_read(tmp_path / "b.gpkg")["area_m2"]) == [800.0, 1400.0]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_scaling_by_table_equals_the_arithmetic(dtype):
+    from geoseg.raster import Scaling
+
+    f32 = lambda *v: np.array(v, dtype=np.float32)  # noqa: E731
+    scaling = Scaling(f32(3, 100), f32(200, 4000), f32(0.4, 0.5), f32(0.2, 0.25))
+    top = 255 if dtype == "uint8" else 5000
+    raw = np.random.default_rng(0).integers(0, top, (2, 40, 50)).astype(dtype)
+    x = scaling.apply(raw)
+    expected = (np.clip((raw.astype(np.float64) - [[[3]], [[100]]]) / [[[197]], [[3900]]], 0, 1) - [[[0.4]], [[0.5]]]) / [[[0.2]], [[0.25]]]
+    assert x.dtype == np.float32 and x.shape == raw.shape
+    assert np.abs(x - expected).max() < 1e-5
+    assert x[0].min() == pytest.approx(-2.0)  # values below the stretch are clipped

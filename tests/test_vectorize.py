@@ -159,3 +159,20 @@ def test_output_polygons_are_valid_and_never_overlap():
         a, b = tree.query(geoms, predicate="intersects")
         overlap = sum(geoms[i].intersection(geoms[j]).area for i, j in zip(a, b) if i < j)
         assert overlap < 1e-6
+
+
+def test_disjoint_cuts_later_polygons_back_wherever_they_come():
+    from itertools import combinations
+
+    import shapely
+
+    from geoseg.vectorize import Disjoint
+
+    placed = Disjoint(cell=8)
+    squares = [shapely.box(x, y, x + 10, y + 10) for x, y in [(0, 0), (100, 100), (8, 0), (95, 96), (4, 6)]]
+    out = [placed.place(g) for g in squares]
+    assert [round(g.area, 6) for g in out] == [100, 100, 80, 70, 60]
+    for a, b in combinations(out, 2):
+        assert a.intersection(b).area < 1e-9
+    assert out[0].equals(squares[0]) and out[1].equals(squares[1])
+    assert out[2].equals(shapely.box(10, 0, 18, 10))  # the first square keeps what they shared

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from conftest import predictor_for, BrightNet, write_scene
+from geoseg.models.registry import preset_card
+from geoseg.pipeline import predict
+from geoseg.separate import split_touching, valley_lines
+from pyogrio import read_dataframe as read_vector
+from geoseg.vectorize import Shaping
+
+
+def two_houses(bridge: int = 150, sure: int = 250) -> np.ndarray:
+    """Probability (uint8): two 20 x 20 houses joined by a 4-px wide, 6-px long bridge."""
+    score = np.zeros((40, 60), dtype=np.uint8)
+    score[10:30, 5:25] = sure
+    score[10:30, 31:51] = sure
+    score[18:22, 25:31] = bridge
+    return score
+
+
+def components(mask: np.ndarray, min_size: int = 1) -> int:
+    labels, count = ndimage.label(mask)
+    return int((np.bincount(labels.ravel())[1:] >= min_size).sum())
+
+
+def test_a_valley_between_two_cores_is_cut_once():
+    score = two_houses()
+    mask = score >= 128
+    lines = valley_lines(score, mask, level=204, min_core=10)
+    assert components(mask) == 1 and components(mask & ~lines) == 2
+    assert lines.sum() == 4  # one pixel across the 4-px bridge
+    assert lines[18:22, 25:31].sum() == 4 and not lines[:, :25].any() and not lines[:, 31:].any()
+
+
+def test_no_cut_without_a_valley_or_with_one_core():
+    sure_bridge = two_houses(bridge=250)
+    assert not valley_lines(sure_bridge, sure_bridge >= 128, level=204, min_core=10).any()
+    one = two_houses()
+    one[10:30, 31:51] = 150  # the second house is not sure anywhere: it has no core
+    assert not valley_lines(one, one >= 128, level=204, min_core=10).any()
+    specks = two_houses()
+    specks[10:30, 31:51] = 150
+    specks[20, 40] = 250  # a one-pixel core is noise
+    assert not valley_lines(specks, specks >= 128, level=204, min_core=10).any()
+
+
+@pytest.mark.parametrize("rows", [7, 16, 25])
+def test_strips_cut_the_same_lines_as_the_whole_mask(rows):
+    rng = np.random.default_rng(3)
+    score = np.zeros((120, 90), dtype=np.uint8)
+    for r in range(0, 120, 24):  # rows of houses touching over bridges, some across strip seams
+        for c in range(0, 90, 30):
+            score[r + 2:r + 20, c + 2:c + 26] = rng.integers(215, 255)
+            score[r + 8:r + 12, c + 26:c + 32] = 150
+            score[r + 20:r + 26, c + 10:c + 14] = 150
+    classes = (score >= 128).astype(np.uint8)
+    whole = next(split_touching([(0, classes, score)], 204, 10))[1]
+    strips = [(y, classes[y:y + rows], score[y:y + rows]) for y in range(0, 120, rows)]
+    stitched = np.concatenate([c for _, c, _ in split_touching(strips, 204, 10)])
+    assert components(whole, min_size=10) == 15 and np.array_equal(stitched, whole)  # crumbs from stepped lines aside
+
+
+def test_predict_separate_gives_two_polygons_for_two_touching_houses(tmp_path):
+    card = preset_card("eunet-buildings")
+    mean, std = card.mean[0], card.std[0]
+    bridge = int(round(40 + 160 * (mean + 0.05 * std)))  # probability about 0.6: building, not sure
+    data = np.full((3, 64, 96), 40, dtype=np.uint8)
+    data[:, 10:50, 8:40] = 200
+    data[:, 10:50, 48:80] = 200
+    data[:, 26:34, 40:48] = bridge
+    scene = write_scene(tmp_path / "houses.tif", data)
+    counts = {}
+    for separate in (False, True):
+        out = tmp_path / f"houses-{separate}.gpkg"
+        predict(scene, out, predictor=predictor_for(BrightNet()), shaping=Shaping(separate=separate))
+        frame = read_vector(out)
+        counts[separate] = len(frame)
+        assert frame.geometry.is_valid.all()
+    assert counts == {False: 1, True: 2}
+    areas = sorted(read_vector(tmp_path / "houses-True.gpkg").area_m2)
+    assert areas[0] == pytest.approx(32 * 40 + 4 * 8, rel=0.1) and areas[1] == pytest.approx(32 * 40 + 4 * 8, rel=0.1)
