@@ -81,6 +81,7 @@ class ExtractBuildings(_Base):
             "THRESHOLD", "Building probability threshold", QgsProcessingParameterNumber.Double, 0.5,
             minValue=0.01, maxValue=0.99))
         self.addParameter(QgsProcessingParameterBoolean("REGULARIZE", "Straighten outlines", defaultValue=False))
+        self.addParameter(QgsProcessingParameterBoolean("SEPARATE", "Split touching buildings", defaultValue=False))
         output = QgsProcessingParameterVectorDestination(
             "OUTPUT", "Buildings", QgsProcessing.TypeVectorPolygon)
         output.setSupportsNonFileBasedOutput(False)
@@ -102,6 +103,7 @@ class ExtractBuildings(_Base):
             self.parameterAsDouble(parameters, "THRESHOLD", context),
             DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
             self.parameterAsBool(parameters, "REGULARIZE", context),
+            self.parameterAsBool(parameters, "SEPARATE", context),
         )
         run_cli(args, feedback)
         return {"OUTPUT": output, "PROBABILITY": raster}

@@ -34,7 +34,8 @@ def find_executable(configured: str | None = None) -> str:
 
 
 def predict_command(executable: str, scene: str, output: str, raster: str | None = None, model: str | None = None,
-                    threshold: float | None = None, device: str = "auto", regularize: bool = False) -> list[str]:
+                    threshold: float | None = None, device: str = "auto", regularize: bool = False,
+                    separate: bool = False) -> list[str]:
     """Arguments for ``geoseg predict`` (a list: never run through a shell)."""
     args = [executable, "predict", scene, "-o", output, "--overwrite", "--progress", "json", "--device", device]
     if raster:
@@ -45,6 +46,8 @@ def predict_command(executable: str, scene: str, output: str, raster: str | None
         args += ["--threshold", str(threshold)]
     if regularize:
         args.append("--regularize")
+    if separate:
+        args.append("--separate")
     return args
 
 

@@ -128,6 +128,7 @@ def test_processing_algorithm_extracts_buildings(provider, tmp_path):
 
     result = processing.run("geoseg:extractbuildings", {
         "INPUT": str(DEMO_SCENE), "OUTPUT": str(tmp_path / "b.gpkg"), "PROBABILITY": str(tmp_path / "p.tif"),
+        "SEPARATE": True,
     })
     layer = QgsVectorLayer(result["OUTPUT"], "b", "ogr")
     assert layer.isValid() and layer.featureCount() > 0
