@@ -148,3 +148,37 @@ def test_losses_ignore_invalid_pixels():
     assert loss_fn(logits, target, valid, "bce").item() == pytest.approx(np.log(2))
     multi = torch.zeros(1, 3, 2, 2)
     assert loss_fn(multi, target, valid, "bce").item() == pytest.approx(np.log(3))
+
+
+@pytest.mark.parametrize("steps", [4, 10, 150])
+def test_short_and_long_schedules_warm_up_then_anneal(steps):
+    import torch
+
+    from geoseg.train.loop import one_cycle
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedule = one_cycle(optimizer, 0.1, steps)
+    rates = [optimizer.param_groups[0]["lr"]]
+    for _ in range(steps - 1):
+        optimizer.step()
+        schedule.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+    peak = int(np.argmax(rates))
+    assert 0 < peak < steps - 1 and rates[peak] == pytest.approx(0.1)
+    assert rates[0] < 0.1 / 2 and rates[-1] < 0.1 / 100
+
+
+def test_a_schedule_of_two_steps_is_refused_three_run():
+    import torch
+
+    from geoseg.errors import GeosegError
+    from geoseg.train.loop import one_cycle
+
+    with pytest.raises(GeosegError, match="at least 3"):
+        one_cycle(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1), 0.1, 2)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedule = one_cycle(optimizer, 0.1, 3)
+    for _ in range(2):
+        optimizer.step()
+        schedule.step()
+    assert optimizer.param_groups[0]["lr"] < 0.1 / 100
