@@ -221,7 +221,9 @@ class StripeVectorizer:
                     window = Window(0, y, bands.shape[2], bands.shape[1])
                     self.raster.write(bands, window=window)
                     self.raster.write_mask(valid.astype(np.uint8) * 255, window=window)
-            yield self.layout.classes(y, bands, valid)
+            for top in range(0, valid.shape[0], BLOCK):  # labelling a block of rows at a time keeps memory low
+                rows = slice(top, top + BLOCK)
+                yield self.layout.classes(y + top, bands[:, rows], valid[rows])
 
 
 class RasterLayout:
