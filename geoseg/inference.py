@@ -112,7 +112,7 @@ class TorchBackend:
         x = torch.from_numpy(batch)
         if self.device.type == "cuda":  # pinned memory: the copy overlaps the reader thread's work
             x = x.pin_memory()
-        x = x.to(self.device, non_blocking=True).to(self.dtype).contiguous(memory_format=torch.channels_last)
+        x = x.to(self.device, self.dtype, non_blocking=True, memory_format=torch.channels_last)
         with torch.inference_mode():
             logits = self._network(x)(x)[:n].float()
         probs = logits.softmax(dim=1) if self.softmax else logits.sigmoid()
