@@ -224,7 +224,7 @@ def main() -> None:
     if not verbose:
         os.environ.setdefault("CPL_LOG", os.devnull)
         warnings.simplefilter("ignore")  # library deprecation chatter is for developers
-        for name in ("torch", "torch.utils.cpp_extension"):  # torch.compile's notes about CUDA and caches
+        for name in ("torch", "torch.utils.cpp_extension"):  # the compiler's notes about CUDA and caches
             logging.getLogger(name).setLevel(logging.ERROR)
     try:
         cli.main(standalone_mode=False)

@@ -71,8 +71,9 @@ class TorchBackend:
     (the sigmoid/softmax in fp32), eagerly or compiled ahead of time (:mod:`geoseg.compiled`).
 
     With ``compile``, each new input shape gets a compiled network (loaded from the cache, or
-    compiled once into it; loading takes about a second). A compiled network always gets batches of ``batch_size`` (short batches are padded), so
-    one package serves a whole scene; if compiling fails the network runs eagerly."""
+    compiled once into it; loading takes about a second). A compiled network always gets
+    batches of ``batch_size`` (short batches are padded), so one package serves a whole
+    scene; if compiling fails the network runs eagerly."""
 
     def __init__(self, model: torch.nn.Module, card: ModelCard, device: torch.device, precision: str = "fp32",
                  compile: bool = False, batch_size: int = 1) -> None:

@@ -238,7 +238,6 @@ class RasterLayout:
         self.card = card
         self.binary = card.activation == "sigmoid"
         self.count = 1 if self.binary else 2
-        self.bands = [1] if self.binary else [1, 2]
         self.cut = int(np.clip(np.ceil(threshold * 255), 1, 255))
         self.columns = dict(COLUMNS) if self.binary else {"class_id": "int32", "class": "object", **COLUMNS}
 
