@@ -31,6 +31,16 @@ def _bands(ctx, param, value: str | None) -> list[int] | None:
     return bands
 
 
+def _gsd(ctx, param, value: str) -> str:
+    from geoseg.resample import target_gsd
+
+    try:
+        target_gsd(value, None)
+    except GeosegError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 def _creation_options(ctx, param, values: tuple[str, ...]) -> dict:
     options = {}
     for item in values:
@@ -62,6 +72,7 @@ def inference_options(command):
         click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's."),
         click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass."),
         click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Building probability cut. Default: the model card's."),
+        click.option("--gsd", callback=_gsd, default="auto", show_default=True, metavar="auto|native|METRES", help="Pixel size the model sees. auto: the model card's (0.5 m for the shipped model); scenes more than 10 % finer or coarser are resampled on the fly (and run faster when finer). native: the scene's own pixels. Polygons come out in the scene's CRS either way."),
         click.option("--bands", callback=_bands, help="Scene bands to use, 1-based, in the model's order (e.g. 3,2,1); one band is replicated."),
         click.option("--simplify", type=click.FloatRange(min=0), help="Simplification tolerance in metres. Default: one pixel."),
         click.option("--min-area", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Drop buildings smaller than this many square metres."),
@@ -87,7 +98,7 @@ def predict_options(params: dict) -> dict:
     shaping = Shaping(simplify_m=params.pop("simplify"), min_area_m2=params.pop("min_area"),
                       fill_holes_m2=params.pop("fill_holes"), regularize=params.pop("regularize"),
                       separate=params.pop("separate"))
-    names = ("model", "device", "backend", "precision", "batch_size", "threshold", "bands")
+    names = ("model", "device", "backend", "precision", "batch_size", "threshold", "bands", "gsd")
     return {"tile_size": tile_size, "overlap": overlap, "shaping": shaping, "compile": params.pop("compile_mode"),
             **{n: params.pop(n) for n in names}}
 
@@ -95,7 +106,7 @@ def predict_options(params: dict) -> dict:
 @cli.command()
 @click.argument("scene", type=click.Path(dir_okay=True, path_type=str))
 @click.option("-o", "--output", required=True, help="Building polygons; format from the extension (.gpkg, .geojson, .fgb, .shp).")
-@click.option("--raster", help="Also write the building probability (uint8 0-255, tiled GeoTIFF on the scene's grid).")
+@click.option("--raster", help="Also write the building probability (uint8 0-255, tiled GeoTIFF on the grid the model saw: see --gsd).")
 @click.option("--preview", help="Also write a PNG quick-look with the outlines over the scene.")
 @inference_options
 @click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for --raster (repeatable).")

@@ -25,6 +25,7 @@ from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
 from geoseg.vector_io import driver_for, write_vector
 from geoseg.models.card import ModelCard
+from geoseg.resample import SceneView, resampled_grid, target_gsd
 from geoseg.separate import separated
 from geoseg.vectorize import Shaping, binary_classes, pixel_size_m, polygonize_strips, shape_buildings
 
@@ -57,6 +58,7 @@ def predict(
     batch_size: int = 4,
     threshold: float | None = None,
     bands: list[int] | None = None,
+    gsd: str = "auto",
     shaping: Shaping = Shaping(),
     overwrite: bool = False,
     creation_options: dict | None = None,
@@ -65,7 +67,10 @@ def predict(
 ) -> dict:
     """Extract buildings from ``scene``; write polygons to ``output`` and optionally the
     probability raster and a preview PNG. Returns a summary dict. Nothing is written under a
-    final name unless every output is complete."""
+    final name unless every output is complete.
+
+    ``gsd`` (``auto``, ``native`` or metres, see :func:`geoseg.resample.target_gsd`) picks the
+    pixel size the model sees; the probability raster is written on that grid."""
     started = time.perf_counter()
     watch = Stopwatch()
     scene = Path(scene)
@@ -88,19 +93,21 @@ def predict(
                 raise GeosegError(f"--separate splits buildings; {card.name} is a {len(card.classes)}-class model")
             chosen = select_bands(src, card, bands)
             scaling = scene_scaling(src, chosen, card)
-        grid = tile_grid(src.height, src.width, tile, overlap)
+            view = SceneView(scene, resampled_grid(src, target_gsd(gsd, card.gsd_m)))
+            seen = stack.enter_context(view.open())
+        grid = tile_grid(seen.height, seen.width, tile, overlap)
         layout = RasterLayout(card, threshold)
         prob_path = stack.enter_context(atomic_output(raster, overwrite=overwrite)) if raster is not None else None
         with contextlib.ExitStack() as writer:
             dst = None
             if prob_path is not None:
                 writer.enter_context(writing(raster))
-                profile = output_profile(src, layout.count, "uint8", BLOCK, **(creation_options or {}))
+                profile = output_profile(seen, layout.count, "uint8", BLOCK, **(creation_options or {}))
                 dst = writer.enter_context(rasterio.open(prob_path, "w", **profile))
                 layout.describe(dst)
-            vectorizer = StripeVectorizer(layout, src.transform, src.crs, shaping, dst, watch)
+            vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch)
             with Background(vectorizer, name="geoseg-vectorize") as stripes:
-                infer_scene(src, predictor, chosen, scaling, grid, batch_size, layout.sink(src, stripes.put), progress, watch)
+                infer_scene(view, predictor, chosen, scaling, grid, batch_size, layout.sink(seen, stripes.put), progress, watch)
         records = stripes.result
         with watch("write"):
             if output is not None:
@@ -118,6 +125,8 @@ def predict(
         "width": src.width,
         "height": src.height,
         "tiles": len(grid),
+        "gsd_m": round(pixel_size_m(seen.transform, seen.crs), 4),
+        "resampled": view.grid is not None,
         "seconds": round(seconds, 3),
         "megapixels_per_second": round(megapixels / seconds, 3),
         "device": predictor.device,
@@ -140,7 +149,7 @@ def block_cache_bytes(src: rasterio.DatasetReader) -> int:
 
 
 def infer_scene(
-    src: rasterio.DatasetReader,
+    view: SceneView,
     predictor: Predictor,
     bands: list[int],
     scaling: Scaling,
@@ -150,16 +159,17 @@ def infer_scene(
     progress: Progress = _no_progress,
     watch: Stopwatch | None = None,
 ) -> None:
-    """Run ``predictor`` over every tile of ``grid`` and stream blended stripes to ``sink``.
+    """Run ``predictor`` over every tile of ``grid`` (on ``view``'s grid) and stream blended
+    stripes to ``sink``.
 
-    A reader thread, with its own handle on the scene (GDAL handles are not shared between
+    A reader thread, with its own handle on the view (GDAL handles are not shared between
     threads), reads and normalises the next batch while the model runs this one. Tiles with
     no valid pixel are not run; they count as probability 0."""
     watch = watch or Stopwatch()
     stitcher = StripeStitcher(grid, predictor.card.num_outputs, sink, block=BLOCK)
     batches = [(r, row[i:i + batch_size], i + batch_size >= len(row))
                for r in range(len(grid.ys)) for row in [grid.row(r)] for i in range(0, len(row), batch_size)]
-    with rasterio.open(src.name) as reader_src, ThreadPoolExecutor(1, thread_name_prefix="geoseg-read") as reader:
+    with view.open() as reader_src, ThreadPoolExecutor(1, thread_name_prefix="geoseg-read") as reader:
 
         def read(tiles: list[Tile]) -> tuple[tuple, tuple]:
             with watch("read"):

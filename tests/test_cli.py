@@ -27,8 +27,10 @@ def test_predict_on_the_shipped_real_scene(tmp_path):
     assert summary["buildings"] == len(frame)
     assert summary["device"].startswith("cpu") and summary["model"] == "eunet-buildings"
     assert CRS.from_user_input(frame.crs) == CRS.from_epsg(4326)
+    assert summary["resampled"] and summary["gsd_m"] == pytest.approx(0.5, abs=0.005)  # the scene has 0.28 m pixels
     with rasterio.open(prob) as p, rasterio.open(DEMO_SCENE) as s:
-        assert p.transform == s.transform and p.crs == s.crs and p.shape == s.shape
+        assert p.crs == s.crs and p.shape == (361, 361)  # 650 px x 0.2775 m / 0.5 m, on the model's grid
+        assert p.bounds == pytest.approx(s.bounds, abs=1e-9)
         if len(frame):
             minx, miny, maxx, maxy = frame.total_bounds
             assert s.bounds.left <= minx and maxx <= s.bounds.right
@@ -38,7 +40,8 @@ def test_predict_on_the_shipped_real_scene(tmp_path):
 
 
 def test_json_progress_lines_for_programs(tmp_path):
-    run = geoseg("predict", DEMO_SCENE, "-o", tmp_path / "b.gpkg", "--progress", "json", "--tile-size", "256")
+    run = geoseg("predict", DEMO_SCENE, "-o", tmp_path / "b.gpkg", "--progress", "json", "--tile-size", "256",
+                 "--gsd", "native")
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stderr.splitlines()]
     infer = [line for line in lines if line["stage"] == "infer"]
@@ -51,6 +54,8 @@ def test_json_progress_lines_for_programs(tmp_path):
     (["--threshold", "1.5"], "--threshold"),
     (["--batch-size", "0"], "--batch-size"),
     (["--bands", "a,b"], "--bands"),
+    (["--gsd", "0"], "--gsd"),
+    (["--gsd", "fine"], "--gsd"),
 ])
 def test_bad_options_are_usage_errors_naming_the_option(tmp_path, args, needle):
     run = geoseg("predict", DEMO_SCENE, "-o", tmp_path / "b.gpkg", *args)

@@ -16,6 +16,7 @@ from geoseg.inference import OnnxBackend, load_predictor
 from geoseg.models import registry
 from geoseg.models.onnx import export
 from geoseg.pipeline import infer_scene, predict
+from geoseg.resample import SceneView
 from geoseg.raster import scene_scaling, select_bands
 from geoseg.tiling import tile_grid
 
@@ -69,7 +70,7 @@ def test_stitched_scene_matches_between_backends(tmp_path, enet_onnx):
             def sink(y, stripe, out=out):
                 out[y:y + stripe.shape[1]] = stripe[0]
 
-            infer_scene(src, predictor, bands, scaling, tile_grid(300, 260, 128, 32), 2, sink)
+            infer_scene(SceneView(scene), predictor, bands, scaling, tile_grid(300, 260, 128, 32), 2, sink)
             results.append(out)
     assert np.abs(results[0] - results[1]).max() < 1e-3
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import PointwiseNet, predictor_for, write_scene
 from geoseg.pipeline import infer_scene
+from geoseg.resample import SceneView
 from geoseg.raster import scene_scaling, select_bands
 from geoseg.stitch import StripeStitcher, axis_weight_sum, axis_weights
 from geoseg.tiling import axis_starts, tile_grid
@@ -89,7 +90,7 @@ def test_stitched_scene_equals_one_pass_over_the_whole_image(tmp_path, height, w
     with rasterio.open(path) as src:
         bands = select_bands(src, predictor.card)
         scaling = scene_scaling(src, bands, predictor.card)
-        infer_scene(src, predictor, bands, scaling, tile_grid(height, width, tile, overlap), 3, sink)
+        infer_scene(SceneView(path), predictor, bands, scaling, tile_grid(height, width, tile, overlap), 3, sink)
         whole = scaling.apply(src.read(bands))
     with torch.inference_mode():
         expected = torch.sigmoid(net(torch.from_numpy(whole[None]))).numpy()[0, 0]
