@@ -8,7 +8,10 @@ with the source's ground sample distance: 0.3 m for Inria, 0.5 m otherwise), bec
 ``predict`` only takes georeferenced scenes. Scores are summed over all images (pixel
 counts and object matches), then reported per source and overall.
 
-    python benchmarks/eval_buildings.py [--model M] [--precision fp32] [--tile-size N] [--json]
+The model sees each image at the pixel size ``--gsd`` asks for (default: the model card's),
+as ``geoseg predict`` does; scores are taken on the image's own grid.
+
+    python benchmarks/eval_buildings.py [--model M] [--precision fp32] [--tile-size N] [--gsd auto|native|M] [--json]
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ def main() -> None:
     parser.add_argument("--model")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     parser.add_argument("--tile-size", type=int, help="tile size for predict (default: the model card's)")
+    parser.add_argument("--gsd", default="auto", help="pixel size the model sees: auto (the card's), native or metres")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     predictor = load_predictor(args.model, precision=args.precision)
@@ -79,7 +83,8 @@ def main() -> None:
             scene, truth = as_geotiff(row, tmp)
             for variant, shaping in variants.items():
                 out = tmp / f"{row['name']}-{variant}.gpkg"
-                predict(scene, out, predictor=predictor, shaping=shaping, tile_size=args.tile_size, overwrite=True)
+                predict(scene, out, predictor=predictor, shaping=shaping, tile_size=args.tile_size,
+                        gsd=args.gsd, overwrite=True)
                 with rasterio.open(scene) as src:
                     grid = ((src.height, src.width), src.transform, src.crs)
                     valid = src.dataset_mask() > 0

@@ -13,6 +13,7 @@ from conftest import ORIGIN, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
 from geoseg.models import io
 from geoseg.train.config import load_config
+from geoseg.train.data import Sample, WindowSampler, draw_weights
 from geoseg.train.layouts import cityscapes_train_ids, read_dataset
 from geoseg.train.loop import loss_fn, train
 from geoseg.vector_io import write_vector
@@ -91,6 +92,49 @@ def test_scenes_with_footprints_are_rasterised_on_the_fly(tmp_path):
     write_scene(folder / "b.tif", rectangles_scene(80, 80, []))
     with pytest.raises(GeosegError, match="no footprints"):
         read_dataset(folder, "train")
+
+
+def square_sample(size: int, source: str = "", gsd_m: float | None = None) -> Sample:
+    """A grey image whose centre half (by side) is a building."""
+    image = np.full((size, size, 3), 90, dtype=np.uint8)
+    label = np.zeros((size, size), dtype=np.uint8)
+    label[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
+    return Sample(f"{source}{size}", lambda: (image, label, np.ones((size, size), bool)), source=source, gsd_m=gsd_m)
+
+
+def test_sources_are_drawn_by_pixel_count_to_a_power():
+    samples = [square_sample(100, "big") for _ in range(4)] + [square_sample(100, "small"), square_sample(50, "small")]
+    by_area = draw_weights(samples, 1.0)
+    assert by_area[:4] == pytest.approx([1 / 5.25] * 4) and by_area[5] == pytest.approx(0.25 / 5.25)
+    even = draw_weights(samples, 0.0)
+    assert even[:4].sum() == pytest.approx(0.5) and even[4] == pytest.approx(0.4) and even[5] == pytest.approx(0.1)
+    root = draw_weights(samples, 0.5)  # 40 000 against 12 500 pixels: 200 against 111.8
+    assert root[4:].sum() == pytest.approx(111.8034 / 311.8034)
+
+
+def test_windows_bring_images_to_the_model_pixel_size_and_pad_the_rest():
+    fine = square_sample(128, gsd_m=0.25)  # a 64 x 64 px building of 16 m x 16 m
+    sampler = WindowSampler([fine], 128, (1.0, 1.0), seed=0, hue=0.0, grayscale=0.0, gsd_m=0.5)
+    for _ in range(8):
+        image, label, valid = sampler.window()
+        assert image.shape == (128, 128, 3) and valid.sum() == 64 * 64  # the whole image, at half size
+        assert label.sum() == 32 * 32 and not label[~valid].any()
+    as_is = WindowSampler([fine], 128, (1.0, 1.0), seed=0, hue=0.0, grayscale=0.0)
+    image, label, valid = as_is.window()
+    assert valid.all() and label.sum() == 64 * 64
+
+
+def test_pair_folders_know_the_source_and_pixel_size_of_each_image(tmp_path):
+    root = pair_folder(tmp_path / "d")
+    (root / "manifest.csv").write_text("name,split,source,gsd_m\nt0,train,aerial,0.3\nt1,train,,\n")
+    a, b = read_dataset(root, "train")
+    assert (a.source, a.gsd_m) == ("aerial", 0.3) and (b.source, b.gsd_m) == ("d", None)
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes / "a.tif", rectangles_scene(80, 80, []))  # 1 m pixels
+    write_vector([], scenes / "a.gpkg", "EPSG:32633", {}, False)
+    (scene,) = read_dataset(scenes, "train")
+    assert scene.source == "scenes" and scene.gsd_m == pytest.approx(1.0)
 
 
 def camvid_tree(root, n=3):

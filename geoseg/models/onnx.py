@@ -35,7 +35,7 @@ def export(model: SegmentationNet, card: ModelCard, path: str | Path, overwrite:
     cols = torch.export.Dim("cols", min=1, max=4096)
     example = torch.zeros(2, card.in_channels, 4 * divisor, 4 * divisor)
     shapes = {"x": {0: batch, 2: divisor * rows, 3: divisor * cols}}
-    program = torch.onnx.export(_Aligned(model.eval()), (example,), dynamo=True, dynamic_shapes=shapes,
+    program = torch.onnx.export(_Aligned(model).eval(), (example,), dynamo=True, dynamic_shapes=shapes,
                                 input_names=["input"], output_names=["logits"], verbose=False)
     proto = program.model_proto
     for key, value in ((CARD_KEY, card.to_json()), ("geoseg.size_divisor", str(divisor))):

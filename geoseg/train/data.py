@@ -18,12 +18,16 @@ Loaded = tuple[np.ndarray, np.ndarray, np.ndarray]  # image (h, w, 3) uint8, lab
 
 
 class Sample:
-    """One training image; ``load`` is called on first use (every use when ``cache`` is off)."""
+    """One training image; ``load`` is called on first use (every use when ``cache`` is off).
+    ``source`` names the dataset it comes from; ``gsd_m`` is its pixel size where known."""
 
-    def __init__(self, name: str, load: Callable[[], Loaded], cache: bool = True) -> None:
+    def __init__(self, name: str, load: Callable[[], Loaded], cache: bool = True, source: str = "",
+                 gsd_m: float | None = None) -> None:
         self.name = name
         self._load = load
         self.cached = cache
+        self.source = source
+        self.gsd_m = gsd_m
         self._data: Loaded | None = None
 
     def data(self) -> Loaded:
@@ -79,20 +83,25 @@ def read_gray(path: Path) -> np.ndarray:
 
 
 class WindowSampler:
-    """Random training windows: an image chosen in proportion to its area, a crop whose side is
-    ``size`` times a log-uniform scale (ground resolution differs between sources), resized to
-    ``size``, then flips (all eight D4 symmetries for aerial images, left-right for street
-    scenes), colour jitter and occasional greyscale (panchromatic scenes)."""
+    """Random training windows: an image (see :func:`draw_weights`), a crop whose side is
+    ``size`` times a log-uniform scale, resized to ``size``, then flips (all eight D4
+    symmetries for aerial images, left-right for street scenes), colour jitter and occasional
+    greyscale (panchromatic scenes).
+
+    With the model's ``gsd_m``, images of known pixel size are first brought to it (a 0.3 m
+    image is shrunk by 0.6), so the scale only jitters around the size buildings will have at
+    inference; what a crop cannot fill is padding, outside the loss."""
 
     def __init__(self, samples: list[Sample], size: int, scale_range: tuple[float, float], seed: int,
-                 aerial: bool = True, hue: float = 0.04, grayscale: float = 0.2) -> None:
+                 aerial: bool = True, hue: float = 0.04, grayscale: float = 0.2, gsd_m: float | None = None,
+                 source_exponent: float = 1.0) -> None:
         import albumentations as A
 
         self.samples = samples
         self.size = size
         self.log_scale = np.log(scale_range)
-        areas = np.array([s.label.size if s.cached else 1.0 for s in samples], dtype=np.float64)
-        self.weights = areas / areas.sum()
+        self.gsd_m = gsd_m
+        self.weights = draw_weights(samples, source_exponent)
         self.rng = np.random.default_rng(seed)
         flips = A.D4(p=1.0) if aerial else A.HorizontalFlip(p=0.5)
         self.augment = A.Compose([
@@ -105,26 +114,54 @@ class WindowSampler:
         """One ``(image, label, valid)`` training window of ``size`` x ``size``."""
         import cv2
 
-        image, label, valid = self.samples[self.rng.choice(len(self.samples), p=self.weights)].data()
+        sample = self.samples[self.rng.choice(len(self.samples), p=self.weights)]
+        image, label, valid = sample.data()
         h, w = label.shape
-        side = int(round(self.size * np.exp(self.rng.uniform(*self.log_scale))))
-        side = max(16, min(side, h, w))
-        y = int(self.rng.integers(0, h - side + 1))
-        x = int(self.rng.integers(0, w - side + 1))
-        crop = (slice(y, y + side), slice(x, x + side))
+        base = self.gsd_m / sample.gsd_m if self.gsd_m and sample.gsd_m else 1.0
+        side = max(16, int(round(self.size * base * np.exp(self.rng.uniform(*self.log_scale)))))
+        rows, cols = min(side, h), min(side, w)
+        y = int(self.rng.integers(0, h - rows + 1))
+        x = int(self.rng.integers(0, w - cols + 1))
+        crop = (slice(y, y + rows), slice(x, x + cols))
         image, label, valid = image[crop], label[crop], valid[crop].astype(np.uint8)
         if side != self.size:
-            shape = (self.size, self.size)
+            shape = (max(1, round(cols * self.size / side)), max(1, round(rows * self.size / side)))
             image = cv2.resize(image, shape, interpolation=cv2.INTER_LINEAR)
             label = cv2.resize(label, shape, interpolation=cv2.INTER_NEAREST)
             valid = cv2.resize(valid, shape, interpolation=cv2.INTER_NEAREST)
+        if label.shape != (self.size, self.size):
+            image, label, valid = self._padded(image, label, valid)
         out = self.augment(image=image, masks=[label, valid])
         return out["image"], out["masks"][0], out["masks"][1].astype(bool)
+
+    def _padded(self, image: np.ndarray, label: np.ndarray, valid: np.ndarray) -> Loaded:
+        """A crop smaller than the window, placed at random in it; the rest is invalid."""
+        h, w = label.shape
+        y, x = int(self.rng.integers(0, self.size - h + 1)), int(self.rng.integers(0, self.size - w + 1))
+        at = (slice(y, y + h), slice(x, x + w))
+        frames = [np.zeros((self.size, self.size, *a.shape[2:]), a.dtype) for a in (image, label, valid)]
+        for frame, a in zip(frames, (image, label, valid)):
+            frame[at] = a
+        return tuple(frames)
 
     def batch(self, n: int, mean: np.ndarray, std: np.ndarray) -> Loaded:
         """``n`` windows: normalised ``(n, 3, s, s)`` float32 inputs, ``(n, s, s)`` labels, validity."""
         images, labels, valids = zip(*(self.window() for _ in range(n)))
         return np.stack([normalise(i, mean, std) for i in images]), np.stack(labels), np.stack(valids)
+
+
+def draw_weights(samples: list[Sample], source_exponent: float = 1.0) -> np.ndarray:
+    """How often each sample is drawn: a source (dataset) in proportion to its pixel count to
+    the power ``source_exponent`` (1: by area alone; 0: every source equally), and an image
+    within its source in proportion to its area. Uncached samples count as one pixel each."""
+    areas = np.array([s.label.size if s.cached else 1.0 for s in samples], dtype=np.float64)
+    sources = np.array([s.source for s in samples])
+    weights = np.empty_like(areas)
+    for source in set(sources):
+        of = sources == source
+        total = areas[of].sum()
+        weights[of] = areas[of] / total * total ** source_exponent
+    return weights / weights.sum()
 
 
 def normalise(image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

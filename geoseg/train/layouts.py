@@ -65,14 +65,28 @@ def pair_folder(folder: Path, split: str) -> list[Sample]:
         with open(manifest, newline="") as f:
             rows = [r for r in csv.DictReader(f) if r.get("split", "train") == split]
         pairs = [(r["name"], _find(folder, "images", r.get("image"), r["name"]),
-                  _find(folder, "masks", r.get("mask"), r["name"])) for r in rows]
+                  _find(folder, "masks", r.get("mask"), r["name"]), r) for r in rows]
     elif split == "train":
-        pairs = [(p.stem, p, _find(folder, "masks", None, p.stem))
+        pairs = [(p.stem, p, _find(folder, "masks", None, p.stem), {})
                  for p in sorted((folder / "images").iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
     else:
         pairs = []
-    return [Sample(name, lambda i=image, m=mask: _binary(i, (read_gray(m) > 127).astype(np.uint8)))
-            for name, image, mask in pairs]
+    return [Sample(name, lambda i=image, m=mask: _binary(i, (read_gray(m) > 127).astype(np.uint8)),
+                   source=row.get("source") or folder.name,
+                   gsd_m=float(row["gsd_m"]) if row.get("gsd_m") else georeferenced_gsd(image))
+            for name, image, mask, row in pairs]
+
+
+def georeferenced_gsd(image: Path) -> float | None:
+    """The pixel size in metres of a georeferenced GeoTIFF; None for other images."""
+    if image.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    import rasterio
+
+    from geoseg.vectorize import pixel_size_m
+
+    with rasterio.open(image) as src:
+        return pixel_size_m(src.transform, src.crs) if src.crs else None
 
 
 def _find(folder: Path, sub: str, listed: str | None, name: str) -> Path:
@@ -94,7 +108,8 @@ def scenes_with_footprints(folder: Path, split: str) -> list[Sample]:
         vectors = [scene.with_suffix(s) for s in VECTOR_SUFFIXES if scene.with_suffix(s).is_file()]
         if not vectors:
             raise GeosegError(f"{scene} has no footprints beside it ({scene.stem}.gpkg, .geojson, .fgb or .shp)")
-        samples.append(Sample(scene.stem, lambda s=scene, v=vectors[0]: _binary(s, rasterised_footprints(s, v))))
+        samples.append(Sample(scene.stem, lambda s=scene, v=vectors[0]: _binary(s, rasterised_footprints(s, v)),
+                              source=folder.name, gsd_m=georeferenced_gsd(scene)))
     return samples
 
 

@@ -140,7 +140,8 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         history, best, start_epoch = json.loads(state["history"]), state["best"], state["epoch"]
         log(f"resumed from {resume} at epoch {start_epoch}")
     sampler = WindowSampler(train_set, config.tile_size, config.scale_range, config.seed + start_epoch,
-                            aerial=card.task == "buildings", hue=config.hue, grayscale=config.grayscale)
+                            aerial=card.task == "buildings", hue=config.hue, grayscale=config.grayscale,
+                            gsd_m=config.gsd_m, source_exponent=config.source_exponent)
     class_weights = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
     key = "iou" if card.num_outputs == 1 else "miou"
     mean = np.asarray(card.mean, dtype=np.float32)
