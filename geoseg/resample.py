@@ -50,14 +50,21 @@ def target_gsd(option: str, card_gsd: float | None) -> float | None:
     return gsd
 
 
+def zoom(pixel_m: float | None, gsd_m: float | None) -> float | None:
+    """How much to enlarge an image of ``pixel_m``-metre pixels for a model of ``gsd_m`` (< 1:
+    shrink); None where either is unknown or they are within :data:`TOLERANCE` of each other."""
+    if not pixel_m or not gsd_m:
+        return None
+    factor = pixel_m / gsd_m
+    return None if abs(math.log(factor)) <= math.log1p(TOLERANCE) else factor
+
+
 def resampled_grid(src: rasterio.DatasetReader, gsd_m: float | None) -> Grid | None:
     """The grid with ``gsd_m``-metre pixels over ``src``'s extent, or None where no GSD is asked
     for or the scene's pixels are already within :data:`TOLERANCE` of it. Finer scenes are
     averaged down; coarser ones are interpolated bilinearly."""
-    if gsd_m is None:
-        return None
-    factor = pixel_size_m(src.transform, src.crs) / gsd_m  # > 1: the scene is coarser than the model
-    if abs(math.log(factor)) <= math.log1p(TOLERANCE):
+    factor = zoom(pixel_size_m(src.transform, src.crs), gsd_m) if gsd_m else None
+    if factor is None:
         return None
     width, height = max(1, round(src.width * factor)), max(1, round(src.height * factor))
     transform = src.transform * Affine.scale(src.width / width, src.height / height)

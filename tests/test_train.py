@@ -12,10 +12,11 @@ from PIL import Image
 from conftest import ORIGIN, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
 from geoseg.models import io
+from geoseg.models.registry import preset_card
 from geoseg.train.config import load_config
 from geoseg.train.data import Sample, WindowSampler, draw_weights
 from geoseg.train.layouts import cityscapes_train_ids, read_dataset
-from geoseg.train.loop import loss_fn, train
+from geoseg.train.loop import evaluate_samples, loss_fn, train
 from geoseg.vector_io import write_vector
 
 
@@ -122,6 +123,22 @@ def test_windows_bring_images_to_the_model_pixel_size_and_pad_the_rest():
     as_is = WindowSampler([fine], 128, (1.0, 1.0), seed=0, hue=0.0, grayscale=0.0)
     image, label, valid = as_is.window()
     assert valid.all() and label.sum() == 64 * 64
+
+
+class SizeProbe(torch.nn.Module):
+    """Says "building" everywhere when it is shown at most 64 px across, "background" otherwise."""
+
+    def forward(self, x):
+        return torch.full_like(x[:, :1], 10.0 if x.shape[-1] <= 64 else -10.0)
+
+
+def test_validation_sees_each_image_at_the_model_pixel_size():
+    image = np.full((128, 128, 3), 90, np.uint8)
+    everywhere = Sample("s", lambda: (image, np.ones((128, 128), np.uint8), np.ones((128, 128), bool)), gsd_m=0.25)
+    card = preset_card("eunet-buildings")
+    assert evaluate_samples(SizeProbe(), [everywhere], card)["iou"] == 0.0  # seen as it is: 128 px
+    card.gsd_m = 0.5
+    assert evaluate_samples(SizeProbe(), [everywhere], card)["iou"] == 1.0  # shrunk to 64 px, scored at 128
 
 
 def test_pair_folders_know_the_source_and_pixel_size_of_each_image(tmp_path):

@@ -20,6 +20,7 @@ from geoseg.errors import GeosegError
 from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.models import io, registry
 from geoseg.models.card import ModelCard
+from geoseg.resample import zoom
 from geoseg.train.config import TrainConfig
 from geoseg.train.data import Sample, WindowSampler, normalise
 from geoseg.train.layouts import read_dataset
@@ -72,19 +73,35 @@ def evaluate_samples(model: torch.nn.Module, samples: list[Sample], card: ModelC
     with torch.inference_mode():
         for s in samples:
             image, label, valid = s.data()
-            logits = model(torch.from_numpy(normalise(image, mean, std)[None]))[0]
-            if classes == 1:
-                pred = (logits[0].sigmoid().numpy() >= card.threshold) & valid
+            if classes == 1:  # as predict sees it: at the model's pixel size, scored on the image's grid
+                probability = _at_zoom(lambda x: _probability(model, x, mean, std), image, zoom(s.gsd_m, card.gsd_m))
+                pred = (probability >= card.threshold) & valid
                 truth = label.astype(bool) & valid
                 pixels.add(pred, truth, valid)
                 objects.add(pred, truth)
             else:
-                pred = logits.argmax(0).numpy()
+                pred = model(torch.from_numpy(normalise(image, mean, std)[None]))[0].argmax(0).numpy()
                 confusion += np.bincount(label[valid].astype(np.int64) * classes + pred[valid],
                                          minlength=classes * classes).reshape(classes, classes)
     if classes == 1:
         return {**pixels.scores(), **objects.scores()}
     return class_scores(confusion, card)
+
+
+def _probability(model: torch.nn.Module, image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return model(torch.from_numpy(normalise(image, mean, std)[None]))[0, 0].sigmoid().numpy()
+
+
+def _at_zoom(fn, image: np.ndarray, factor: float | None) -> np.ndarray:
+    """``fn`` of ``image`` enlarged by ``factor`` (shrunk where < 1), brought back to its size."""
+    if factor is None:
+        return fn(image)
+    import cv2
+
+    h, w = image.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    zoomed = cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    return cv2.resize(fn(zoomed), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def class_scores(confusion: np.ndarray, card: ModelCard) -> dict[str, float]:
