@@ -1,14 +1,19 @@
 """Comparing a prediction with the truth on one grid: either may be a raster mask (or
-probability raster) or a vector file of footprints, rasterised onto the other's grid."""
+probability raster) or a vector file of footprints, rasterised onto the other's grid. Two
+rasters are compared on the truth's grid."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio import features
+from rasterio.enums import Resampling
 
+from geoseg import resample
 from geoseg.errors import GeosegError
 from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.raster import open_scene
@@ -21,15 +26,27 @@ def is_vector(path: str | Path) -> bool:
     return Path(path).suffix.lower() in DRIVERS
 
 
-def read_raster_mask(path: str | Path, threshold: float) -> tuple[np.ndarray, np.ndarray, Grid]:
+def read_raster_mask(path: str | Path, threshold: float, grid: Grid | None = None) -> tuple[np.ndarray, np.ndarray, Grid]:
     """Building mask, validity and grid of a raster: 0/1, 0/255 masks and 0-255 or 0-1
-    probabilities all work (a pixel is building at ``threshold`` of the band's full scale)."""
-    with open_scene(path) as src:
-        values = src.read(1)
-        valid = src.dataset_mask() > 0
-        grid = (values.shape, src.transform, src.crs)
+    probabilities all work (a pixel is building at ``threshold`` of the band's full scale).
+    With ``grid``, the raster is first resampled onto it (bilinearly: a probability raster
+    that ``predict`` wrote at the model's pixel size, compared with truth on the scene's)."""
+    with open_scene(path) as src, _on(src, grid) as seen:
+        values = seen.read(1)
+        valid = seen.dataset_mask() > 0
+        grid = (values.shape, seen.transform, seen.crs)
     full_scale = 255.0 if values.max(initial=0) > 1 else 1.0
     return values >= threshold * full_scale, valid, grid
+
+
+@contextlib.contextmanager
+def _on(src: rasterio.DatasetReader, grid: Grid | None) -> Iterator[rasterio.DatasetReader]:
+    if grid is None or (src.shape, src.transform, src.crs) == tuple(grid):
+        yield src
+        return
+    (height, width), transform, crs = grid
+    with resample.warped(src, crs, resample.Grid(transform, width, height, Resampling.bilinear)) as vrt:
+        yield vrt
 
 
 def rasterise_vector(path: str | Path, grid: Grid) -> np.ndarray:
@@ -52,20 +69,15 @@ def rasterise_vector(path: str | Path, grid: Grid) -> np.ndarray:
 
 def evaluate(pred: str | Path, truth: str | Path, threshold: float = 0.5, min_iou: float = 0.5) -> dict:
     """Pixel IoU/F1/precision/recall and object F1 at IoU >= ``min_iou`` of ``pred`` against ``truth``."""
-    rasters = [p for p in (pred, truth) if not is_vector(p)]
-    if not rasters:
+    if is_vector(pred) and is_vector(truth):
         raise GeosegError("give at least one raster (prediction or truth) to define the grid")
     masks: dict[str, np.ndarray] = {}
     valid = None
     grid = None
-    for key, path in (("pred", pred), ("truth", truth)):
+    for key, path in (("truth", truth), ("pred", pred)):  # the truth's grid, where it is a raster
         if not is_vector(path):
-            mask, ok, this_grid = read_raster_mask(path, threshold)
-            if grid is not None and (this_grid[0] != grid[0] or this_grid[1] != grid[1]):
-                raise GeosegError(f"{path} is not on the same grid as {rasters[0]}")
-            grid = grid or this_grid
+            masks[key], ok, grid = read_raster_mask(path, threshold, grid)
             valid = ok if valid is None else valid & ok
-            masks[key] = mask
     for key, path in (("pred", pred), ("truth", truth)):
         if is_vector(path):
             masks[key] = rasterise_vector(path, grid)

@@ -80,14 +80,17 @@ class SceneView:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[rasterio.DatasetReader]:
-        """A new handle on the view (GDAL handles are never shared between threads). A warped
-        view keeps the scene's validity: through its nodata value, or an alpha band built from
-        its mask."""
+        """A new handle on the view (GDAL handles are never shared between threads)."""
         with rasterio.open(self.path) as src:
             if self.grid is None:
                 yield src
                 return
-            g = self.grid
-            with WarpedVRT(src, crs=src.crs, transform=g.transform, width=g.width, height=g.height,
-                           resampling=g.resampling, add_alpha=src.nodata is None) as vrt:
+            with warped(src, src.crs, self.grid) as vrt:
                 yield vrt
+
+
+def warped(src: rasterio.DatasetReader, crs, grid: Grid) -> WarpedVRT:
+    """``src`` seen on ``grid`` in ``crs``, keeping its validity: through its nodata value, or
+    an alpha band built from its mask."""
+    return WarpedVRT(src, crs=crs, transform=grid.transform, width=grid.width, height=grid.height,
+                     resampling=grid.resampling, add_alpha=src.nodata is None)

@@ -65,3 +65,17 @@ def test_evaluate_refuses_two_vectors(tmp_path):
     write_vector([], a, "EPSG:32633", {}, False)
     with pytest.raises(GeosegError, match="at least one raster"):
         evaluate(a, a)
+
+
+def test_probability_raster_on_a_coarser_grid_is_scored_on_the_truth_grid(tmp_path):
+    from rasterio.transform import from_origin
+
+    prob = np.zeros((1, 10, 10), dtype=np.uint8)  # 2 m pixels, as predict writes at the model's pixel size
+    prob[0, 1:3, 1:4] = 255
+    pred = write_scene(tmp_path / "prob.tif", prob, transform=from_origin(*ORIGIN, 2.0, 2.0))
+    truth = np.zeros((1, 20, 20), dtype=np.uint8)  # 1 m pixels: the same 4 m x 6 m building
+    truth[0, 2:6, 2:8] = 255
+    truth[0, 14:16, 14:16] = 255  # and one the prediction misses
+    s = evaluate(pred, write_scene(tmp_path / "truth.tif", truth))
+    assert s["iou"] == pytest.approx(24 / 28, abs=1e-4) and s["precision"] == 1.0
+    assert s["object_f1"] == pytest.approx(2 / 3, abs=1e-4)  # 1 of 1 predicted, 1 of 2 true
