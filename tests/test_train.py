@@ -137,8 +137,7 @@ def test_validation_sees_each_image_at_the_model_pixel_size():
     everywhere = Sample("s", lambda: (image, np.ones((128, 128), np.uint8), np.ones((128, 128), bool)), gsd_m=0.25)
     card = preset_card("eunet-buildings")
     assert evaluate_samples(SizeProbe(), [everywhere], card)["iou"] == 0.0  # seen as it is: 128 px
-    card.gsd_m = 0.5
-    assert evaluate_samples(SizeProbe(), [everywhere], card)["iou"] == 1.0  # shrunk to 64 px, scored at 128
+    assert evaluate_samples(SizeProbe(), [everywhere], card, gsd_m=0.5)["iou"] == 1.0  # shrunk to 64 px, scored at 128
 
 
 def test_pair_folders_know_the_source_and_pixel_size_of_each_image(tmp_path):

@@ -27,7 +27,8 @@ class TrainConfig:
     grayscale: float = 0.2  # probability of a greyscale window (aerial data only)
     seed: int = 0
     threads: int = 0  # 0: torch's default
-    gsd_m: float | None = None  # the model's pixel size: training windows and predict resample to it
+    gsd_m: float | None = None  # the model's pixel size (the card's): predict resamples scenes to it
+    train_at_gsd: bool = False  # also draw windows and validate at gsd_m (images of known pixel size)
     source_exponent: float = 1.0  # sources drawn by pixel count to this power (1: by area, 0: equally)
     training_data: str = ""
     licence: str = ""

@@ -61,9 +61,12 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, kin
     return loss
 
 
-def evaluate_samples(model: torch.nn.Module, samples: list[Sample], card: ModelCard) -> dict[str, float]:
+def evaluate_samples(model: torch.nn.Module, samples: list[Sample], card: ModelCard,
+                     gsd_m: float | None = None) -> dict[str, float]:
     """Scores of ``model`` on whole validation images: pixel and object scores for a binary
-    model (threshold from the card), mean IoU over the classes for a multiclass one."""
+    model (threshold from the card), mean IoU over the classes for a multiclass one. With
+    ``gsd_m``, a binary model sees images of known pixel size resampled to it, as ``predict``
+    does, and is scored on each image's own grid."""
     mean = np.asarray(card.mean, dtype=np.float32)
     std = np.asarray(card.std, dtype=np.float32)
     classes = card.num_outputs
@@ -73,8 +76,8 @@ def evaluate_samples(model: torch.nn.Module, samples: list[Sample], card: ModelC
     with torch.inference_mode():
         for s in samples:
             image, label, valid = s.data()
-            if classes == 1:  # as predict sees it: at the model's pixel size, scored on the image's grid
-                probability = _at_zoom(lambda x: _probability(model, x, mean, std), image, zoom(s.gsd_m, card.gsd_m))
+            if classes == 1:
+                probability = _at_zoom(lambda x: _probability(model, x, mean, std), image, zoom(s.gsd_m, gsd_m))
                 pred = (probability >= card.threshold) & valid
                 truth = label.astype(bool) & valid
                 pixels.add(pred, truth, valid)
@@ -156,9 +159,10 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         schedule.load_state_dict(state["schedule"])
         history, best, start_epoch = json.loads(state["history"]), state["best"], state["epoch"]
         log(f"resumed from {resume} at epoch {start_epoch}")
+    at_gsd = config.gsd_m if config.train_at_gsd else None
     sampler = WindowSampler(train_set, config.tile_size, config.scale_range, config.seed + start_epoch,
                             aerial=card.task == "buildings", hue=config.hue, grayscale=config.grayscale,
-                            gsd_m=config.gsd_m, source_exponent=config.source_exponent)
+                            gsd_m=at_gsd, source_exponent=config.source_exponent)
     class_weights = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
     key = "iou" if card.num_outputs == 1 else "miou"
     mean = np.asarray(card.mean, dtype=np.float32)
@@ -178,7 +182,7 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
             optimizer.step()
             schedule.step()
             losses.append(loss.item())
-        scores = evaluate_samples(model, val_set, card) if val_set else {}
+        scores = evaluate_samples(model, val_set, card, at_gsd) if val_set else {}
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores,
                   "seconds": round(time.perf_counter() - started, 1)}
         history.append(record)
