@@ -25,9 +25,9 @@ def test_the_error_line_is_found_without_its_prefix():
 
 def test_commands_are_argument_lists_with_nothing_for_a_shell():
     args = runner.predict_command("/bin/geoseg", "a b;rm -rf ~.tif", "out.gpkg", threshold=0.4, regularize=True,
-                                  separate=True)
+                                  separate=True, native_pixels=True)
     assert args == ["/bin/geoseg", "predict", "a b;rm -rf ~.tif", "-o", "out.gpkg", "--overwrite", "--progress",
-                    "json", "--device", "auto", "--threshold", "0.4", "--regularize", "--separate"]
+                    "json", "--device", "auto", "--threshold", "0.4", "--regularize", "--separate", "--gsd", "native"]
 
 
 def test_running_the_cli_reports_progress_to_the_end(tmp_path):

@@ -82,6 +82,8 @@ class ExtractBuildings(_Base):
             minValue=0.01, maxValue=0.99))
         self.addParameter(QgsProcessingParameterBoolean("REGULARIZE", "Straighten outlines", defaultValue=False))
         self.addParameter(QgsProcessingParameterBoolean("SEPARATE", "Split touching buildings", defaultValue=False))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "NATIVE_PIXELS", "Keep the raster's own pixel size (default: resample to the model's)", defaultValue=False))
         output = QgsProcessingParameterVectorDestination(
             "OUTPUT", "Buildings", QgsProcessing.TypeVectorPolygon)
         output.setSupportsNonFileBasedOutput(False)
@@ -104,6 +106,7 @@ class ExtractBuildings(_Base):
             DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
             self.parameterAsBool(parameters, "REGULARIZE", context),
             self.parameterAsBool(parameters, "SEPARATE", context),
+            self.parameterAsBool(parameters, "NATIVE_PIXELS", context),
         )
         run_cli(args, feedback)
         return {"OUTPUT": output, "PROBABILITY": raster}

@@ -36,12 +36,14 @@ class ExtractDialog(QDialog):
         self.device.addItems(["auto", "cpu", "cuda"])
         self.regularize = QCheckBox("straighten outlines (right angles)", self)
         self.separate = QCheckBox("split touching buildings", self)
+        self.native_pixels = QCheckBox("keep the raster's pixel size (default: the model's, 0.5 m)", self)
         self.output = QgsFileWidget(self)
         self.output.setStorageMode(QgsFileWidget.SaveFile)
         self.output.setFilter("GeoPackage (*.gpkg);;GeoJSON (*.geojson);;FlatGeobuf (*.fgb);;Shapefile (*.shp)")
         self.with_raster = QCheckBox("also write the probability raster", self)
         for label, widget in (("Raster layer", self.layer), ("Model", self.model), ("Threshold", self.threshold),
-                              ("Device", self.device), ("", self.regularize), ("", self.separate), ("Output", self.output),
+                              ("Device", self.device), ("", self.regularize), ("", self.separate),
+                              ("", self.native_pixels), ("Output", self.output),
                               ("", self.with_raster)):
             form.addRow(label, widget)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, parent=self)
@@ -68,4 +70,5 @@ class ExtractDialog(QDialog):
             "device": self.device.currentText(),
             "regularize": self.regularize.isChecked(),
             "separate": self.separate.isChecked(),
+            "native_pixels": self.native_pixels.isChecked(),
         }

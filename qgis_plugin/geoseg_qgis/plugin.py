@@ -58,7 +58,7 @@ class GeosegPlugin:
 
     def start(self, layer, output: str, raster: str | None = None, model: str | None = None,
               threshold: float | None = None, device: str = "auto", regularize: bool = False,
-              separate: bool = False) -> GeosegTask | None:
+              separate: bool = False, native_pixels: bool = False) -> GeosegTask | None:
         """Run geoseg on ``layer`` in a background task; the result is added to the map."""
         if layer is None or layer.providerType() != "gdal" or not os.path.isfile(layer.source()):
             self._tell("choose a raster layer stored in a file (GeoTIFF)", Qgis.Warning)
@@ -72,7 +72,7 @@ class GeosegPlugin:
             self._tell(str(exc), Qgis.Critical)
             return None
         args = runner.predict_command(executable, layer.source(), output, raster, model, threshold, device, regularize,
-                                      separate)
+                                      separate, native_pixels)
         name = f"{layer.name()} buildings"
 
         def done(ok: bool, error: str | None, canceled: bool) -> None:

@@ -35,8 +35,9 @@ def find_executable(configured: str | None = None) -> str:
 
 def predict_command(executable: str, scene: str, output: str, raster: str | None = None, model: str | None = None,
                     threshold: float | None = None, device: str = "auto", regularize: bool = False,
-                    separate: bool = False) -> list[str]:
-    """Arguments for ``geoseg predict`` (a list: never run through a shell)."""
+                    separate: bool = False, native_pixels: bool = False) -> list[str]:
+    """Arguments for ``geoseg predict`` (a list: never run through a shell). ``native_pixels``
+    keeps the raster's own pixel size instead of resampling it to the model's."""
     args = [executable, "predict", scene, "-o", output, "--overwrite", "--progress", "json", "--device", device]
     if raster:
         args += ["--raster", raster]
@@ -48,6 +49,8 @@ def predict_command(executable: str, scene: str, output: str, raster: str | None
         args.append("--regularize")
     if separate:
         args.append("--separate")
+    if native_pixels:
+        args += ["--gsd", "native"]
     return args
 
 

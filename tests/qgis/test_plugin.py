@@ -128,13 +128,15 @@ def test_processing_algorithm_extracts_buildings(provider, tmp_path):
 
     result = processing.run("geoseg:extractbuildings", {
         "INPUT": str(DEMO_SCENE), "OUTPUT": str(tmp_path / "b.gpkg"), "PROBABILITY": str(tmp_path / "p.tif"),
-        "SEPARATE": True,
+        "SEPARATE": True, "NATIVE_PIXELS": True,
     })
     layer = QgsVectorLayer(result["OUTPUT"], "b", "ogr")
     assert layer.isValid() and layer.featureCount() > 0
     assert layer.crs().authid() == "EPSG:4326"
     assert set(layer.fields().names()) >= {"area_m2", "perimeter_m", "score"}
-    assert QgsRasterLayer(result["PROBABILITY"], "p", "gdal").isValid()
+    probability = QgsRasterLayer(result["PROBABILITY"], "p", "gdal")
+    assert probability.isValid()
+    assert (probability.width(), probability.height()) == (650, 650)  # the scene's own pixels, not the model's
 
 
 def test_processing_cancel_stops_geoseg_and_leaves_nothing(provider, tmp_path):
