@@ -134,7 +134,9 @@ def predict(ctx, scene, output, raster, preview, creation_options, overwrite, pr
     elif not quiet:
         click.echo(
             f"{summary['buildings']} buildings -> {summary['output']} "
-            f"({summary['width']}x{summary['height']} px, {summary['seconds']:.1f} s, "
+            f"({summary['width']}x{summary['height']} px"
+            + (f", seen at {summary['gsd_m']:.2f} m" if summary["resampled"] else "")
+            + f", {summary['seconds']:.1f} s, "
             f"{summary['megapixels_per_second']:.2f} MP/s on {summary['device']}, model {summary['model']})"
         )
     if ctx.obj["verbose"]:

@@ -39,6 +39,14 @@ def test_predict_on_the_shipped_real_scene(tmp_path):
     assert run.stderr == ""  # not a terminal: no progress bars
 
 
+def test_summary_line_says_the_pixel_size_the_model_saw(tmp_path):
+    resampled = geoseg("predict", DEMO_SCENE, "-o", tmp_path / "a.gpkg")
+    native = geoseg("predict", DEMO_SCENE, "-o", tmp_path / "b.gpkg", "--gsd", "native")
+    assert resampled.returncode == native.returncode == 0
+    assert "(650x650 px, seen at 0.50 m," in resampled.stdout
+    assert "(650x650 px, " in native.stdout and "seen at" not in native.stdout
+
+
 def test_json_progress_lines_for_programs(tmp_path):
     run = geoseg("predict", DEMO_SCENE, "-o", tmp_path / "b.gpkg", "--progress", "json", "--tile-size", "256",
                  "--gsd", "native")
