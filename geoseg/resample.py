@@ -1,9 +1,9 @@
 """Scenes seen at the model's ground sample distance.
 
 A network learns buildings at the pixel size of its training data. A scene with much finer or
-coarser pixels is read through a GDAL warped VRT on a grid of the model's pixel size (same
-CRS, same extent), so buildings reach the network at the size it learned; polygons come out in
-the scene's CRS either way."""
+coarser pixels is read on a grid of the model's pixel size (same CRS, same extent), so
+buildings reach the network at the size it learned; polygons come out in the scene's CRS
+either way."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
 
 from geoseg.errors import GeosegError
 from geoseg.vectorize import pixel_size_m
@@ -73,20 +75,47 @@ def resampled_grid(src: rasterio.DatasetReader, gsd_m: float | None) -> Grid | N
 
 @dataclass(frozen=True)
 class SceneView:
-    """A scene file as the model sees it: on its own grid, or warped onto ``grid``."""
+    """A scene file as the model sees it: on its own grid, or read onto ``grid``."""
 
     path: Path
     grid: Grid | None = None
 
     @contextlib.contextmanager
-    def open(self) -> Iterator[rasterio.DatasetReader]:
+    def open(self) -> Iterator[rasterio.DatasetReader | ScaledScene]:
         """A new handle on the view (GDAL handles are never shared between threads)."""
         with rasterio.open(self.path) as src:
-            if self.grid is None:
-                yield src
-                return
-            with warped(src, src.crs, self.grid) as vrt:
-                yield vrt
+            yield src if self.grid is None else ScaledScene(src, self.grid)
+
+
+class ScaledScene:
+    """A scene read on a finer or coarser grid over the same extent in the same CRS: each window
+    of the grid comes from the matching fractional window of the file, resampled by GDAL as it
+    is read (several times faster than a warped VRT, and the same pixels). It answers the
+    reads the pipeline makes of a dataset: ``read``, ``dataset_mask`` and the grid's attributes."""
+
+    def __init__(self, src: rasterio.DatasetReader, grid: Grid) -> None:
+        self.src = src
+        self.grid = grid
+        self.name = src.name
+        self.crs = src.crs
+        self.transform = grid.transform
+        self.width, self.height = grid.width, grid.height
+        self._step = (src.width / grid.width, src.height / grid.height)
+
+    def read(self, indexes: int | list[int], window: Window | None = None) -> np.ndarray:
+        window = window or Window(0, 0, self.width, self.height)
+        count = () if isinstance(indexes, int) else (len(indexes),)
+        return self.src.read(indexes, window=self._source(window), out_shape=(*count, window.height, window.width),
+                             resampling=self.grid.resampling)
+
+    def dataset_mask(self, window: Window | None = None) -> np.ndarray:
+        window = window or Window(0, 0, self.width, self.height)
+        return self.src.dataset_mask(window=self._source(window), out_shape=(window.height, window.width),
+                                     resampling=Resampling.nearest)
+
+    def _source(self, window: Window) -> Window:
+        sx, sy = self._step
+        return Window(window.col_off * sx, window.row_off * sy, window.width * sx, window.height * sy)
 
 
 def warped(src: rasterio.DatasetReader, crs, grid: Grid) -> WarpedVRT:

@@ -108,3 +108,17 @@ def test_predict_at_the_model_gsd_puts_buildings_in_place(tmp_path):
             assert match.equals(want)
     with rasterio.open(tmp_path / "auto.tif") as out:
         assert out.shape == (300, 300) and out.res == (0.5, 0.5) and out.bounds == (ORIGIN[0], ORIGIN[1] - 150, ORIGIN[0] + 150, ORIGIN[1])
+
+
+def test_predict_on_a_coarser_scene_interpolates_it_and_keeps_the_outlines(tmp_path):
+    boxes = [(20, 30, 50, 70), (120, 100, 180, 190)]
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(200, 200, boxes), transform=from_origin(*ORIGIN, 1.0, 1.0))
+    predictor = predictor_for(BrightNet())
+    predictor.card = dataclasses.replace(predictor.card, gsd_m=0.5)
+    summary = predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=predictor, tile_size=128, overlap=32)
+    assert summary["resampled"] and summary["gsd_m"] == 0.5
+    frame = pyogrio.read_dataframe(tmp_path / "b.gpkg")
+    want = sorted(shapely.box(ORIGIN[0] + c0, ORIGIN[1] - r1, ORIGIN[0] + c1, ORIGIN[1] - r0).area for r0, c0, r1, c1 in boxes)
+    assert sorted(frame.geometry.area) == pytest.approx(want)
+    with rasterio.open(tmp_path / "p.tif") as out:
+        assert out.shape == (400, 400) and out.read(1)[70, 100] == 255 and out.read(1)[10, 10] == 0
