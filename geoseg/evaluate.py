@@ -12,8 +12,8 @@ import numpy as np
 import rasterio
 from rasterio import features
 from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
 
-from geoseg import resample
 from geoseg.errors import GeosegError
 from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.raster import open_scene
@@ -45,7 +45,8 @@ def _on(src: rasterio.DatasetReader, grid: Grid | None) -> Iterator[rasterio.Dat
         yield src
         return
     (height, width), transform, crs = grid
-    with resample.warped(src, crs, resample.Grid(transform, width, height, Resampling.bilinear)) as vrt:
+    with WarpedVRT(src, crs=crs, transform=transform, width=width, height=height, resampling=Resampling.bilinear,
+                   add_alpha=src.nodata is None) as vrt:  # validity from nodata, or an alpha band from the mask
         yield vrt
 
 

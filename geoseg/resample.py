@@ -17,7 +17,6 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from geoseg.errors import GeosegError
@@ -65,7 +64,7 @@ def resampled_grid(src: rasterio.DatasetReader, gsd_m: float | None) -> Grid | N
     """The grid with ``gsd_m``-metre pixels over ``src``'s extent, or None where no GSD is asked
     for or the scene's pixels are already within :data:`TOLERANCE` of it. Finer scenes are
     averaged down; coarser ones are interpolated bilinearly."""
-    factor = zoom(pixel_size_m(src.transform, src.crs), gsd_m) if gsd_m else None
+    factor = zoom(pixel_size_m(src.transform, src.crs), gsd_m)
     if factor is None:
         return None
     width, height = max(1, round(src.width * factor)), max(1, round(src.height * factor))
@@ -116,10 +115,3 @@ class ScaledScene:
     def _source(self, window: Window) -> Window:
         sx, sy = self._step
         return Window(window.col_off * sx, window.row_off * sy, window.width * sx, window.height * sy)
-
-
-def warped(src: rasterio.DatasetReader, crs, grid: Grid) -> WarpedVRT:
-    """``src`` seen on ``grid`` in ``crs``, keeping its validity: through its nodata value, or
-    an alpha band built from its mask."""
-    return WarpedVRT(src, crs=crs, transform=grid.transform, width=grid.width, height=grid.height,
-                     resampling=grid.resampling, add_alpha=src.nodata is None)

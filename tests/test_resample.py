@@ -1,4 +1,4 @@
-"""Scenes seen at the model's pixel size: the grid, the warped view and predict through it."""
+"""Scenes seen at the model's pixel size: the grid, the scaled view and predict through it."""
 
 import dataclasses
 
@@ -65,7 +65,7 @@ def test_geographic_scene_pixel_size_is_measured_in_metres(tmp_path):
 
 
 @pytest.mark.parametrize("profile", [{"nodata": 0}, {}])
-def test_warped_view_keeps_the_scene_validity(tmp_path, profile):
+def test_scaled_view_keeps_the_scene_validity(tmp_path, profile):
     data = np.full((3, 200, 200), 90, dtype=np.uint8)
     path = tmp_path / "m.tif"
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):

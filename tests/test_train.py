@@ -120,9 +120,10 @@ def test_windows_bring_images_to_the_model_pixel_size_and_pad_the_rest():
         image, label, valid = sampler.window()
         assert image.shape == (128, 128, 3) and valid.sum() == 64 * 64  # the whole image, at half size
         assert label.sum() == 32 * 32 and not label[~valid].any()
-    as_is = WindowSampler([fine], 128, (1.0, 1.0), seed=0, hue=0.0, grayscale=0.0)
-    image, label, valid = as_is.window()
-    assert valid.all() and label.sum() == 64 * 64
+    for scale in (1.0, 2.0):  # without the model's pixel size: at most the whole image, never padded
+        as_is = WindowSampler([fine], 128, (scale, scale), seed=0, hue=0.0, grayscale=0.0)
+        image, label, valid = as_is.window()
+        assert valid.all() and label.sum() == 64 * 64
 
 
 class SizeProbe(torch.nn.Module):

@@ -90,7 +90,8 @@ class WindowSampler:
 
     With the model's ``gsd_m``, images of known pixel size are first brought to it (a 0.3 m
     image is shrunk by 0.6), so the scale only jitters around the size buildings will have at
-    inference; what a crop cannot fill is padding, outside the loss."""
+    inference; what a crop cannot fill is padding, outside the loss. Without it, a crop is at
+    most the image's shorter side."""
 
     def __init__(self, samples: list[Sample], size: int, scale_range: tuple[float, float], seed: int,
                  aerial: bool = True, hue: float = 0.04, grayscale: float = 0.2, gsd_m: float | None = None,
@@ -119,6 +120,8 @@ class WindowSampler:
         h, w = label.shape
         base = self.gsd_m / sample.gsd_m if self.gsd_m and sample.gsd_m else 1.0
         side = max(16, int(round(self.size * base * np.exp(self.rng.uniform(*self.log_scale)))))
+        if self.gsd_m is None:  # the scale only augments: crops stay inside the image, nothing is padded
+            side = min(side, h, w)
         rows, cols = min(side, h), min(side, w)
         y = int(self.rng.integers(0, h - rows + 1))
         x = int(self.rng.integers(0, w - cols + 1))
