@@ -36,7 +36,7 @@ class ExtractDialog(QDialog):
         self.device.addItems(["auto", "cpu", "cuda"])
         self.regularize = QCheckBox("straighten outlines (right angles)", self)
         self.separate = QCheckBox("split touching buildings", self)
-        self.native_pixels = QCheckBox("keep the raster's pixel size (default: the model's, 0.5 m)", self)
+        self.native_pixels = QCheckBox("keep the raster's pixel size (default: the model's; 0.5 m for the shipped one)", self)
         self.output = QgsFileWidget(self)
         self.output.setStorageMode(QgsFileWidget.SaveFile)
         self.output.setFilter("GeoPackage (*.gpkg);;GeoJSON (*.geojson);;FlatGeobuf (*.fgb);;Shapefile (*.shp)")
