@@ -94,7 +94,7 @@ def predict(
             chosen = select_bands(src, card, bands)
             scaling = scene_scaling(src, chosen, card)
             view = SceneView(scene, resampled_grid(src, target_gsd(gsd, card.gsd_m)))
-            seen = stack.enter_context(view.open())
+            seen = view.on(src)
         grid = tile_grid(seen.height, seen.width, tile, overlap)
         layout = RasterLayout(card, threshold)
         prob_path = stack.enter_context(atomic_output(raster, overwrite=overwrite)) if raster is not None else None

@@ -79,11 +79,15 @@ class SceneView:
     path: Path
     grid: Grid | None = None
 
+    def on(self, src: rasterio.DatasetReader) -> rasterio.DatasetReader | ScaledScene:
+        """The view through ``src``, an open handle on ``path``."""
+        return src if self.grid is None else ScaledScene(src, self.grid)
+
     @contextlib.contextmanager
     def open(self) -> Iterator[rasterio.DatasetReader | ScaledScene]:
         """A new handle on the view (GDAL handles are never shared between threads)."""
         with rasterio.open(self.path) as src:
-            yield src if self.grid is None else ScaledScene(src, self.grid)
+            yield self.on(src)
 
 
 class ScaledScene:
