@@ -1,17 +1,20 @@
 """Accuracy of the whole pipeline on images with real building footprints: the validation
-split of ../shared/data/buildings-train*, run through ``geoseg predict`` (tiling, stitching,
-vectorising) with and without regularisation and separation of touching buildings, scored with
-``geoseg evaluate``.
+split of ../shared/data/buildings-{train,train-extra,more} (six places no training image
+comes from: Dubai, Rio, Inria Chicago, Kampala, Catanduanes, Massachusetts), run through
+``geoseg predict`` (tiling, stitching, vectorising) with and without regularisation and
+separation of touching buildings, scored with ``geoseg evaluate``.
 
 Images without georeferencing are written to a temporary GeoTIFF first (a local UTM grid
-with the source's ground sample distance: 0.3 m for Inria, 0.5 m otherwise), because
-``predict`` only takes georeferenced scenes. Scores are summed over all images (pixel
-counts and object matches), then reported per source and overall.
+with the manifest's ground sample distance: 0.3 m for Inria, 1 m for Massachusetts, 0.5 m
+where none is given), because ``predict`` only takes georeferenced scenes. Scores are summed
+over the images of a place (pixel counts and object matches) and reported per place, over
+all images, and as the mean over places (each place counts once, whatever its size).
 
 The model sees each image at the pixel size ``--gsd`` asks for (default: the model card's),
 as ``geoseg predict`` does; scores are taken on the image's own grid.
 
-    python benchmarks/eval_buildings.py [--model M] [--precision fp32] [--tile-size N] [--gsd auto|native|M] [--json]
+    python benchmarks/eval_buildings.py [--model M] [--variants raw ...] [--precision fp32] [--tile-size N]
+                                        [--gsd auto|native|M] [--tta] [--json]
 """
 
 from __future__ import annotations
@@ -35,20 +38,21 @@ from geoseg.train.data import read_gray, read_image
 from geoseg.vectorize import Shaping
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+VARIANTS = {"raw": Shaping(), "regularized": Shaping(regularize=True), "separated": Shaping(separate=True),
+            "separated+reg": Shaping(separate=True, regularize=True)}
 
 
 def validation_images() -> list[dict]:
     rows = []
-    for folder in ("buildings-train", "buildings-train-extra"):
+    for folder in ("buildings-train", "buildings-train-extra", "buildings-more"):
         with open(DATA / folder / "manifest.csv", newline="") as f:
             for r in csv.DictReader(f):
                 if r["split"] != "val":
                     continue
                 image = DATA / folder / (r.get("image") or f"images/{r['name']}.png")
                 mask = DATA / folder / (r.get("mask") or f"masks/{r['name']}.png")
-                source = r["source"]
-                rows.append({"name": r["name"], "source": source, "image": image, "mask": mask,
-                             "gsd": float(r.get("gsd_m") or (0.3 if "inria" in source else 0.5))})
+                rows.append({"name": r["name"], "place": r.get("parent") or r["source"], "image": image,
+                             "mask": mask, "gsd": float(r.get("gsd_m") or 0.5)})
     return rows
 
 
@@ -71,11 +75,12 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     parser.add_argument("--tile-size", type=int, help="tile size for predict (default: the model card's)")
     parser.add_argument("--gsd", default="auto", help="pixel size the model sees: auto (the card's), native or metres")
+    parser.add_argument("--tta", action="store_true", help="average each tile over its flips")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    predictor = load_predictor(args.model, precision=args.precision)
-    variants = {"raw": Shaping(), "regularized": Shaping(regularize=True), "separated": Shaping(separate=True),
-                "separated+reg": Shaping(separate=True, regularize=True)}
+    predictor = load_predictor(args.model, precision=args.precision, tta=args.tta)
+    variants = {v: VARIANTS[v] for v in args.variants}
     counts = {v: defaultdict(lambda: (PixelCounts(), ObjectCounts())) for v in variants}
     with tempfile.TemporaryDirectory(prefix="geoseg-eval-") as tmp:
         tmp = Path(tmp)
@@ -89,18 +94,23 @@ def main() -> None:
                     grid = ((src.height, src.width), src.transform, src.crs)
                     valid = src.dataset_mask() > 0
                 pred = rasterise_vector(out, grid) & valid
-                for key in (row["source"], "all"):
+                for key in (row["place"], "all"):
                     pixels, objects = counts[variant][key]
                     pixels.add(pred, truth & valid, valid)
                     objects.add(pred, truth & valid)
-    table = [{"variant": v, "source": k, **pixels.scores(), **objects.scores()}
-             for v in variants for k, (pixels, objects) in counts[v].items()]
+    table = []
+    for v in variants:
+        rows = [{"variant": v, "place": k, **pixels.scores(), **objects.scores()} for k, (pixels, objects) in counts[v].items()]
+        places = [r for r in rows if r["place"] != "all"]
+        mean = {key: float(np.mean([r[key] for r in places])) for key in places[0] if key not in ("variant", "place")}
+        table += sorted(places, key=lambda r: r["place"]) + [r for r in rows if r["place"] == "all"]
+        table.append({"variant": v, "place": "mean of places", **mean})
     if args.json:
         print(json.dumps(table))
         return
-    print(f"{'variant':<14} {'source':<14} {'pixel IoU':>9} {'F1':>6} {'precision':>9} {'recall':>7} {'object F1':>9}")
+    print(f"{'variant':<14} {'place':<16} {'pixel IoU':>9} {'F1':>6} {'precision':>9} {'recall':>7} {'object F1':>9}")
     for r in table:
-        print(f"{r['variant']:<14} {r['source']:<14} {r['iou']:>9.3f} {r['f1']:>6.3f} {r['precision']:>9.3f} "
+        print(f"{r['variant']:<14} {r['place']:<16} {r['iou']:>9.3f} {r['f1']:>6.3f} {r['precision']:>9.3f} "
               f"{r['recall']:>7.3f} {r['object_f1']:>9.3f}")
 
 

@@ -263,21 +263,37 @@ def main() -> None:
 
 
 @cli.command()
-@click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--data", multiple=True, help="Training folder (images/ + masks/); repeatable. Default: the config's.")
+@click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", multiple=True, help="Training folder (images/ + masks/, or scenes with footprints beside them); "
+              "repeatable. Default: the config's.")
+@click.option("--init", "init", metavar="MODEL",
+              help="Start from this trained model (a name from 'geoseg models' or a .safetensors file): fine-tuning "
+                   "keeps its normalisation and pixel size. Without CONFIG: 10 short epochs at a low learning rate.")
 @click.option("-o", "--output", default="model.safetensors", show_default=True, help="Where the best model goes.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the config's number of epochs.")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), help="Continue from a .ckpt file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
-def train(config, data, output, epochs, resume, device):
-    """Train the model a CONFIG (YAML) describes; keep the best by validation IoU."""
+def train(config, data, init, output, epochs, resume, device):
+    """Train the model a CONFIG (YAML) describes, or fine-tune a trained one (--init) on your own
+    --data; keep the best epoch by validation IoU (every epoch when there is no validation split).
+
+    \b
+    geoseg train configs/eunet-mobilenetv2-buildings.yaml -o model.safetensors
+    geoseg train --init eunet-mobilenetv2-buildings --data my_scenes/ -o mine.safetensors
+    """
     from pathlib import Path
 
     from geoseg.inference import choose_device
-    from geoseg.train.config import load_config
+    from geoseg.train.config import fine_tune_config, load_config
     from geoseg.train.loop import train as run
 
-    cfg = load_config(config, list(data) or None)
+    if config is None:
+        if not (init and data):
+            raise click.UsageError("give a CONFIG, or --init MODEL with --data FOLDER to fine-tune")
+        cfg = fine_tune_config(init, list(data))
+    else:
+        cfg = load_config(config, list(data) or None)
+        cfg.init = init or cfg.init
     result = run(cfg, Path(output), Path(resume) if resume else None, str(choose_device(device)), epochs,
                  log=lambda line: click.echo(line, err=True))
     click.echo(json.dumps(result))

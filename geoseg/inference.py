@@ -148,6 +148,25 @@ class OnnxBackend:
         return 1.0 / (1.0 + np.exp(-logits))
 
 
+class FlipAverage:
+    """Test-time augmentation: the mean of ``backend``'s answers for the batch as it is and
+    flipped left-right, top-bottom and both, each flipped back (four passes)."""
+
+    FLIPS = ((), (-1,), (-2,), (-2, -1))
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        total = None
+        for axes in self.FLIPS:
+            flipped = np.ascontiguousarray(np.flip(batch, axes)) if axes else batch
+            answer = self.backend(flipped)
+            answer = np.flip(answer, axes) if axes else answer
+            total = answer.copy() if total is None else total + answer
+        return total / len(self.FLIPS)
+
+
 @dataclass
 class Predictor:
     backend: Backend
@@ -160,13 +179,24 @@ class Predictor:
 
 
 def load_predictor(model: str | Path | None = None, device: str = "auto", backend: str = "auto",
-                   precision: str = "fp32", compile: bool = False, batch_size: int = 4) -> Predictor:
+                   precision: str = "fp32", compile: bool = False, batch_size: int = 4,
+                   tta: bool = False) -> Predictor:
     """A predictor for ``--model`` (preset name, .safetensors or .onnx file; the default model
     if None). ``backend`` is torch, onnx, or auto (onnx for .onnx files, torch otherwise);
     ``precision`` (torch only) fp32, bf16 or fp16, or auto: the fastest that keeps the
     accuracy here (see docs/performance.md); ``compile`` (torch only) runs the network compiled
     ahead of time (the first compile of a tile shape takes about half a minute, later runs
-    load it from geoseg's cache in about a second)."""
+    load it from geoseg's cache in about a second). ``tta`` averages each tile over its flips
+    (:class:`FlipAverage`; four times the work)."""
+    predictor = _load_predictor(model, device, backend, precision, compile, batch_size)
+    if tta:
+        predictor.backend = FlipAverage(predictor.backend)
+        predictor.device += ", flip TTA"
+    return predictor
+
+
+def _load_predictor(model: str | Path | None, device: str, backend: str, precision: str, compile: bool,
+                    batch_size: int) -> Predictor:
     torch_device = choose_device(device)
     if precision == "auto":
         precision = default_precision(torch_device)

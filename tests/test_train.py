@@ -16,7 +16,8 @@ from geoseg.models.registry import preset_card
 from geoseg.train.config import load_config
 from geoseg.train.data import Sample, WindowSampler, draw_weights
 from geoseg.train.layouts import cityscapes_train_ids, read_dataset
-from geoseg.train.loop import evaluate_samples, loss_fn, train
+from geoseg.train.loop import evaluate_samples, train
+from geoseg.train.losses import Targets, loss_fn
 from geoseg.vector_io import write_vector
 
 
@@ -206,9 +207,9 @@ def test_losses_ignore_invalid_pixels():
     logits = torch.zeros(1, 1, 2, 2)
     target = torch.tensor([[[1, 0], [0, 0]]])
     valid = torch.tensor([[[True, False], [False, False]]])
-    assert loss_fn(logits, target, valid, "bce").item() == pytest.approx(np.log(2))
+    assert loss_fn(logits, Targets(target, valid), "bce").item() == pytest.approx(np.log(2))
     multi = torch.zeros(1, 3, 2, 2)
-    assert loss_fn(multi, target, valid, "bce").item() == pytest.approx(np.log(3))
+    assert loss_fn(multi, Targets(target, valid), "bce").item() == pytest.approx(np.log(3))
 
 
 @pytest.mark.parametrize("steps", [4, 10, 150])

@@ -35,6 +35,7 @@ class ModelCard:
     palette: list[list[int]] = field(default_factory=list)
     ignore_index: int | None = None
     trained: bool = False
+    initialisation: str = ""  # where the weights started: random, ImageNet encoder, another model
     training_data: str = ""
     licence: str = ""
     metrics: dict = field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -13,21 +14,32 @@ from geoseg.errors import GeosegError
 from geoseg.models import io
 from geoseg.models.base import SegmentationNet
 from geoseg.models.card import ModelCard
+from geoseg.models.encoders import normalisation
 from geoseg.models.enet import ENet
 from geoseg.models.eunet import EUNet
 from geoseg.models.heads import HEADS
+from geoseg.models.light_unet import LightUnet
+from geoseg.models.smp import SmpUnet
 
 
-def _unet_mobilenetv2(in_channels: int, num_classes: int) -> SegmentationNet:
-    from geoseg.models.smp import UnetMobileNetV2  # imports timm: only when asked for
+@dataclass(frozen=True)
+class Architecture:
+    """How to build a network, and the ImageNet encoder it is made around (if any)."""
 
-    return UnetMobileNetV2(in_channels, num_classes)
+    build: Callable[[int, int], SegmentationNet]  # (in_channels, num_classes) -> network
+    encoder: str | None = None
 
 
-ARCHITECTURES: dict[str, Callable[[int, int], SegmentationNet]] = {
-    "enet": ENet,
-    "eunet": EUNet,
-    "unet-mobilenetv2": _unet_mobilenetv2,
+def _on(network: type[SegmentationNet], encoder: str) -> Architecture:
+    return Architecture(partial(network, encoder), encoder)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "enet": Architecture(ENet),
+    "eunet": Architecture(EUNet),
+    "unet-mobilenetv2": _on(SmpUnet, "mobilenetv2"),
+    "eunet-mobilenetv2": _on(LightUnet, "mobilenetv2"),
+    "eunet-efficientnet-lite0": _on(LightUnet, "efficientnet-lite0"),
 }
 
 
@@ -42,6 +54,10 @@ PRESETS: dict[str, Preset] = {
     "eunet-buildings": Preset("eunet", "buildings", "E-UNet, binary building masks (default)"),
     "enet-buildings": Preset("enet", "buildings", "ENet, binary building masks"),
     "unet-mobilenetv2-buildings": Preset("unet-mobilenetv2", "buildings", "smp U-Net on MobileNetV2, buildings"),
+    "eunet-mobilenetv2-buildings": Preset("eunet-mobilenetv2", "buildings",
+                                          "E-UNet decoder on MobileNetV2, buildings"),
+    "eunet-efficientnet-lite0-buildings": Preset("eunet-efficientnet-lite0", "buildings",
+                                                 "E-UNet decoder on EfficientNet-Lite0, buildings"),
     "enet-camvid": Preset("enet", "camvid", "ENet, CamVid 11 classes + void"),
     "enet-cityscapes": Preset("enet", "cityscapes", "ENet, Cityscapes 19 train IDs"),
 }
@@ -51,18 +67,21 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 def create(architecture: str, num_classes: int = 1, in_channels: int = 3) -> SegmentationNet:
     """A freshly initialised network of a registered architecture."""
+    return architecture_of(architecture).build(in_channels, num_classes)
+
+
+def architecture_of(name: str) -> Architecture:
     try:
-        build = ARCHITECTURES[architecture]
+        return ARCHITECTURES[name]
     except KeyError:
-        raise GeosegError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}") from None
-    return build(in_channels, num_classes)
+        raise GeosegError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}") from None
 
 
 def preset_card(name: str) -> ModelCard:
     """The card of an untrained preset: head, bands and defaults, no metrics."""
     preset = PRESETS[name]
     head = HEADS[preset.head]
-    return ModelCard(
+    card = ModelCard(
         name=name,
         architecture=preset.architecture,
         task=preset.head,
@@ -72,6 +91,10 @@ def preset_card(name: str) -> ModelCard:
         ignore_index=head.ignore_index,
         geoseg_version=__version__,
     )
+    encoder = ARCHITECTURES[preset.architecture].encoder
+    if encoder is not None:
+        card.mean, card.std = normalisation(encoder, card.in_channels)
+    return card
 
 
 def shipped_weights(name: str) -> Path | None:

@@ -12,7 +12,7 @@ from geoseg.errors import GeosegError
 
 @dataclass
 class TrainConfig:
-    model: str  # a preset name: architecture + head
+    model: str | None  # a preset name (architecture + head); with ``init``, that model's
     data: list[str]  # folders, relative to the config file
     tile_size: int = 256
     batch_size: int = 8
@@ -30,6 +30,11 @@ class TrainConfig:
     gsd_m: float | None = None  # the model's pixel size (the card's): predict resamples scenes to it
     train_at_gsd: bool = False  # also draw windows and validate at gsd_m (images of known pixel size)
     source_exponent: float = 1.0  # sources drawn by pixel count to this power (1: by area, 0: equally)
+    encoder_weights: str | None = None  # ImageNet weights (safetensors) for the encoder, relative to the config
+    init: str | None = None  # start from this model (a preset with shipped weights, or a weights file)
+    precision: str = "fp32"  # arithmetic of the training passes: fp32, bf16, fp16 (CUDA) or auto
+    compile: bool = False  # torch.compile the network for training
+    select: str = "iou"  # the validation score that picks the best epoch: "iou" (all pixels) or "place_iou"
     training_data: str = ""
     licence: str = ""
     card: dict = field(default_factory=dict)  # overrides for the model card (tile_size, overlap, ...)
@@ -45,10 +50,24 @@ def load_config(path: str | Path, data: list[str] | None = None) -> TrainConfig:
     unknown = set(raw) - known
     if unknown:
         raise GeosegError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
-    if "model" not in raw or not (raw.get("data") or data):
-        raise GeosegError(f"{path}: 'model' and 'data' are required")
-    config = TrainConfig(**raw)
-    folders = data or [str((path.parent / d).resolve()) for d in config.data]
-    config.data = folders
+    if not (raw.get("model") or raw.get("init")) or not (raw.get("data") or data):
+        raise GeosegError(f"{path}: 'data' and one of 'model' or 'init' are required")
+    config = TrainConfig(**{"model": None, **raw})
+    config.data = data or [str((path.parent / d).resolve()) for d in config.data]
     config.scale_range = tuple(config.scale_range)
+    if config.encoder_weights:
+        config.encoder_weights = str((path.parent / config.encoder_weights).resolve())
+    if config.init and (path.parent / config.init).is_file():
+        config.init = str((path.parent / config.init).resolve())
+    if config.select not in ("iou", "place_iou"):
+        raise GeosegError(f"{path}: select must be iou or place_iou, not {config.select!r}")
     return config
+
+
+def fine_tune_config(init: str, data: list[str]) -> TrainConfig:
+    """Settings for fine-tuning the trained model ``init`` on a user's own ``data`` folders
+    (scenes with footprints, or images + masks): a short schedule at a low learning rate,
+    windows at the model's pixel size, the fastest precision the machine has."""
+    return TrainConfig(model=None, data=[str(Path(d).resolve()) for d in data], init=init, epochs=10,
+                       steps_per_epoch=100, lr=3e-4, loss="bce+dice", precision="auto", scale_range=(0.8, 1.25),
+                       train_at_gsd=True, hue=0.05, grayscale=0.0)

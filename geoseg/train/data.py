@@ -19,14 +19,17 @@ Loaded = tuple[np.ndarray, np.ndarray, np.ndarray]  # image (h, w, 3) uint8, lab
 
 class Sample:
     """One training image; ``load`` is called on first use (every use when ``cache`` is off).
-    ``source`` names the dataset it comes from; ``gsd_m`` is its pixel size where known."""
+    ``source`` names the dataset it comes from, ``place`` where it was taken (validation is
+    reported per place; the source's name where no place is known); ``gsd_m`` is its pixel
+    size where known."""
 
     def __init__(self, name: str, load: Callable[[], Loaded], cache: bool = True, source: str = "",
-                 gsd_m: float | None = None) -> None:
+                 gsd_m: float | None = None, place: str = "") -> None:
         self.name = name
         self._load = load
         self.cached = cache
         self.source = source
+        self.place = place or source
         self.gsd_m = gsd_m
         self._data: Loaded | None = None
 
@@ -102,7 +105,7 @@ class WindowSampler:
         self.size = size
         self.log_scale = np.log(scale_range)
         self.gsd_m = gsd_m
-        self.weights = draw_weights(samples, source_exponent)
+        self.weights = draw_weights(samples, source_exponent, gsd_m)
         self.rng = np.random.default_rng(seed)
         flips = A.D4(p=1.0) if aerial else A.HorizontalFlip(p=0.5)
         self.augment = A.Compose([
@@ -153,11 +156,14 @@ class WindowSampler:
         return np.stack([normalise(i, mean, std) for i in images]), np.stack(labels), np.stack(valids)
 
 
-def draw_weights(samples: list[Sample], source_exponent: float = 1.0) -> np.ndarray:
+def draw_weights(samples: list[Sample], source_exponent: float = 1.0, gsd_m: float | None = None) -> np.ndarray:
     """How often each sample is drawn: a source (dataset) in proportion to its pixel count to
     the power ``source_exponent`` (1: by area alone; 0: every source equally), and an image
-    within its source in proportion to its area. Uncached samples count as one pixel each."""
-    areas = np.array([s.label.size if s.cached else 1.0 for s in samples], dtype=np.float64)
+    within its source in proportion to its area. With ``gsd_m``, pixels are counted at that
+    pixel size (a 0.15 m image has 11 times fewer pixels at 0.5 m) where an image's own is
+    known. Uncached samples count as one pixel each."""
+    areas = np.array([(s.label.size * (s.gsd_m / gsd_m) ** 2 if gsd_m and s.gsd_m else s.label.size)
+                      if s.cached else 1.0 for s in samples], dtype=np.float64)
     sources = np.array([s.source for s in samples])
     weights = np.empty_like(areas)
     for source in set(sources):

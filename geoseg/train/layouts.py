@@ -72,7 +72,7 @@ def pair_folder(folder: Path, split: str) -> list[Sample]:
     else:
         pairs = []
     return [Sample(name, lambda i=image, m=mask: _binary(i, (read_gray(m) > 127).astype(np.uint8)),
-                   source=row.get("source") or folder.name,
+                   source=row.get("source") or folder.name, place=row.get("parent") or row.get("source") or folder.name,
                    gsd_m=float(row["gsd_m"]) if row.get("gsd_m") else georeferenced_gsd(image))
             for name, image, mask, row in pairs]
 

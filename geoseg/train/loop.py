@@ -1,6 +1,7 @@
-"""The training loop: BCE (+ Dice) for binary building heads, weighted cross-entropy for
-multiclass heads, AdamW with a one-cycle schedule, validation every epoch (IoU/F1 and object
-F1, or mean IoU), the best model kept with its card, resumable checkpoints, curves."""
+"""The training loop: AdamW with a one-cycle schedule over :class:`~geoseg.train.step.TrainStep`,
+validation every epoch (IoU/F1 and object F1, overall and per place, or mean IoU), the best
+model kept with its card, resumable checkpoints, curves. A run starts from a fresh preset
+(optionally with its encoder's ImageNet weights) or from a trained model (``init``)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,27 @@ import json
 import random
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from geoseg.errors import GeosegError
+from geoseg.inference import DTYPES
 from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.models import io, registry
 from geoseg.models.card import ModelCard
+from geoseg.models.encoders import ENCODERS, load_encoder_weights
 from geoseg.resample import zoom
 from geoseg.train.config import TrainConfig
 from geoseg.train.data import Sample, WindowSampler, normalise
 from geoseg.train.layouts import read_dataset
+from geoseg.train.losses import Targets
+from geoseg.train.step import StepSettings, TrainStep
 
 Log = Callable[[str], None]
 
@@ -41,58 +47,60 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def loss_fn(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, kind: str,
-            class_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Over valid pixels only: binary cross-entropy for one-channel logits ('bce', or 'bce+dice'
-    adding soft Dice), weighted cross-entropy for multiclass logits."""
-    weight = valid.float()
-    if logits.shape[1] > 1:
-        per_pixel = F.cross_entropy(logits, target.long(), weight=class_weights, reduction="none")
-        return (per_pixel * weight).sum() / weight.sum().clamp(min=1)
-    target = target.float()[:, None]
-    weight = weight[:, None]
-    loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="sum") / weight.sum().clamp(min=1)
-    if kind == "bce+dice":
-        prob = logits.sigmoid() * weight
-        inter = (prob * target).sum()
-        loss = loss + 1 - (2 * inter + 1) / (prob.sum() + (target * weight).sum() + 1)
-    elif kind != "bce":
-        raise GeosegError(f"unknown loss {kind!r}: use bce or bce+dice")
-    return loss
-
-
 def evaluate_samples(model: torch.nn.Module, samples: list[Sample], card: ModelCard,
-                     gsd_m: float | None = None) -> dict[str, float]:
+                     gsd_m: float | None = None, precision: str = "fp32") -> dict[str, float]:
     """Scores of ``model`` on whole validation images: pixel and object scores for a binary
-    model (threshold from the card), mean IoU over the classes for a multiclass one. With
-    ``gsd_m``, a binary model sees images of known pixel size resampled to it, as ``predict``
-    does, and is scored on each image's own grid."""
+    model (threshold from the card), over all images and per place (``iou/<place>``,
+    ``object_f1/<place>``, and ``place_iou``, their mean over places); mean IoU over the
+    classes for a multiclass one. With ``gsd_m``, a binary model sees images of known pixel
+    size resampled to it, as ``predict`` does, and is scored on each image's own grid."""
     mean = np.asarray(card.mean, dtype=np.float32)
     std = np.asarray(card.std, dtype=np.float32)
     classes = card.num_outputs
-    pixels, objects = PixelCounts(), ObjectCounts()
+    pixels, objects = defaultdict(PixelCounts), defaultdict(ObjectCounts)
     confusion = np.zeros((classes, classes), dtype=np.int64)
+    device = model_device(model)
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, precision):
         for s in samples:
             image, label, valid = s.data()
             if classes == 1:
                 probability = _at_zoom(lambda x: _probability(model, x, mean, std), image, zoom(s.gsd_m, gsd_m))
                 pred = (probability >= card.threshold) & valid
                 truth = label.astype(bool) & valid
-                pixels.add(pred, truth, valid)
-                objects.add(pred, truth)
+                for key in ("", s.place):
+                    pixels[key].add(pred, truth, valid)
+                    objects[key].add(pred, truth)
             else:
-                pred = model(torch.from_numpy(normalise(image, mean, std)[None]))[0].argmax(0).numpy()
+                logits = model(torch.from_numpy(normalise(image, mean, std)[None]).to(device))
+                pred = logits[0].argmax(0).cpu().numpy()
                 confusion += np.bincount(label[valid].astype(np.int64) * classes + pred[valid],
                                          minlength=classes * classes).reshape(classes, classes)
-    if classes == 1:
-        return {**pixels.scores(), **objects.scores()}
-    return class_scores(confusion, card)
+    if classes > 1:
+        return class_scores(confusion, card)
+    scores = {**pixels.pop("").scores(), **objects.pop("").scores()}
+    for place in sorted(pixels):
+        scores[f"iou/{place}"] = pixels[place].scores()["iou"]
+        scores[f"object_f1/{place}"] = objects[place].scores()["object_f1"]
+    scores["place_iou"] = float(np.mean([pixels[p].scores()["iou"] for p in pixels])) if pixels else 0.0
+    return scores
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s weights are (the CPU for a model without any)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
+def autocast(device: torch.device, precision: str):
+    """Autocast to ``precision`` on ``device`` (nothing for fp32)."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[precision])
 
 
 def _probability(model: torch.nn.Module, image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    return model(torch.from_numpy(normalise(image, mean, std)[None]))[0, 0].sigmoid().numpy()
+    x = torch.from_numpy(normalise(image, mean, std)[None]).to(model_device(model))
+    return model(x)[0, 0].float().sigmoid().cpu().numpy()
 
 
 def _at_zoom(fn, image: np.ndarray, factor: float | None) -> np.ndarray:
@@ -121,77 +129,108 @@ def class_scores(confusion: np.ndarray, card: ModelCard) -> dict[str, float]:
     return scores
 
 
+def start_card(config: TrainConfig) -> tuple[ModelCard, dict[str, torch.Tensor] | None]:
+    """The card a training run starts from and the weights to start from: a fresh preset, or
+    the model ``config.init`` names (its normalisation, bands and pixel size are kept)."""
+    if config.init:
+        net, card = registry.load(config.init)
+        if not card.trained:
+            raise GeosegError(f"init: {config.init} has no trained weights to start from")
+        if config.model and config.model != card.name:
+            raise GeosegError(f"init: {config.init} is a {card.name} model, but the config asks for {config.model}")
+        if config.encoder_weights:
+            raise GeosegError("a config takes init or encoder_weights, not both")
+        if config.gsd_m is not None and config.gsd_m != card.gsd_m:
+            raise GeosegError(f"init: {config.init} works at {card.gsd_m} m pixels; drop gsd_m from the config")
+        card.initialisation = f"fine-tuned from {card.name} ({Path(config.init).name})"
+        state = net.state_dict()
+    else:
+        if config.model not in registry.PRESETS:
+            raise GeosegError(f"unknown model {config.model!r}; use one of {', '.join(registry.PRESETS)}")
+        card, state = registry.preset_card(config.model), None
+        card.gsd_m = config.gsd_m
+        card.initialisation = "random"
+    card.training_data = config.training_data or card.training_data
+    card.licence = config.licence or card.licence
+    for key, value in config.card.items():
+        setattr(card, key, value)
+    return card, state
+
+
+def build_model(config: TrainConfig, card: ModelCard, state: dict[str, torch.Tensor] | None) -> torch.nn.Module:
+    """The network to train: with the starting weights, or its encoder from ImageNet weights."""
+    model = registry.build(card, state)
+    if config.encoder_weights:
+        encoder = registry.architecture_of(card.architecture).encoder
+        if encoder is None:
+            raise GeosegError(f"encoder_weights: {card.architecture} has no ImageNet encoder; "
+                              f"use one of {', '.join(n for n, a in registry.ARCHITECTURES.items() if a.encoder)}")
+        load_encoder_weights(model.encoder, config.encoder_weights)
+        card.initialisation = f"encoder from ImageNet weights ({ENCODERS[encoder].weights}, {Path(config.encoder_weights).name})"
+    return model
+
+
 def train(config: TrainConfig, output: Path, resume: Path | None = None, device: str = "cpu",
           epochs: int | None = None, log: Log = print) -> dict:
     """Train ``config.model`` and write the best model (by validation IoU) to ``output``.
 
-    Next to it: ``<output>.ckpt`` (resumable state) and ``training_curves.png``."""
+    Next to it: ``<output>.ckpt`` (resumable state, written every epoch) and ``training_curves.png``."""
     seed_everything(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
+    card, state = start_card(config)
     train_set = [s for folder in config.data for s in read_dataset(folder, "train")]
     val_set = [s for folder in config.data for s in read_dataset(folder, "val")]
     if not train_set:
         raise GeosegError(f"no training pairs in {', '.join(config.data)}")
     log(f"{len(train_set)} training and {len(val_set)} validation images from {', '.join(config.data)}")
-    card = registry.preset_card(config.model)
-    card.training_data = config.training_data
-    card.licence = config.licence
-    card.gsd_m = config.gsd_m
-    for key, value in config.card.items():
-        setattr(card, key, value)
-    model = registry.build(card).to(device)
+    model = build_model(config, card, state).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total_epochs = epochs or config.epochs
-    state = torch.load(resume, map_location=device, weights_only=True) if resume is not None else None
-    if state is not None:
-        if epochs is not None and epochs != state["total"]:
-            raise GeosegError(f"{resume} continues a {state['total']}-epoch schedule; resume without --epochs")
-        total_epochs = state["total"]
+    saved = torch.load(resume, map_location=device, weights_only=True) if resume is not None else None
+    if saved is not None:
+        if epochs is not None and epochs != saved["total"]:
+            raise GeosegError(f"{resume} continues a {saved['total']}-epoch schedule; resume without --epochs")
+        total_epochs = saved["total"]
     schedule = one_cycle(optimizer, config.lr, total_epochs * config.steps_per_epoch)
     history: list[dict] = []
     best = -1.0
     start_epoch = 0
     checkpoint = output.with_suffix(".ckpt")
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        history, best, start_epoch = json.loads(state["history"]), state["best"], state["epoch"]
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        history, best, start_epoch = json.loads(saved["history"]), saved["best"], saved["epoch"]
         log(f"resumed from {resume} at epoch {start_epoch}")
-    at_gsd = config.gsd_m if config.train_at_gsd else None
+    at_gsd = card.gsd_m if config.train_at_gsd else None
     sampler = WindowSampler(train_set, config.tile_size, config.scale_range, config.seed + start_epoch,
                             aerial=card.task == "buildings", hue=config.hue, grayscale=config.grayscale,
                             gsd_m=at_gsd, source_exponent=config.source_exponent)
     class_weights = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
-    key = "iou" if card.num_outputs == 1 else "miou"
+    step = TrainStep(model, optimizer, schedule,
+                     StepSettings(config.precision, compile=config.compile, loss=config.loss), device, class_weights)
+    key = config.select if card.num_outputs == 1 else "miou"
     mean = np.asarray(card.mean, dtype=np.float32)
     std = np.asarray(card.std, dtype=np.float32)
     for epoch in range(start_epoch, total_epochs):
         started = time.perf_counter()
-        model.train()
         losses = []
         for _ in tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch + 1}/{total_epochs}", unit="batch",
                       leave=False, disable=not sys.stderr.isatty()):
             x, y, valid = sampler.batch(config.batch_size, mean, std)
-            logits = model(torch.from_numpy(x).to(device))
-            loss = loss_fn(logits, torch.from_numpy(y).to(device), torch.from_numpy(valid).to(device), config.loss,
-                           class_weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-        scores = evaluate_samples(model, val_set, card, at_gsd) if val_set else {}
+            losses.append(step(torch.from_numpy(x), Targets(torch.from_numpy(y), torch.from_numpy(valid))))
+        trained = time.perf_counter() - started
+        scores = evaluate_samples(model, val_set, card, at_gsd, step.precision) if val_set else {}
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores,
+                  "samples_per_s": round(config.steps_per_epoch * config.batch_size / trained, 2),
                   "seconds": round(time.perf_counter() - started, 1)}
         history.append(record)
         if scores.get(key, 0.0) > best or not val_set:
             best = scores.get(key, 0.0)
             card.trained = True
             card.metrics = {k: round(v, 4) for k, v in scores.items()} | {"epoch": epoch + 1, "split": "val"}
-            io.save(model.cpu(), card, output)
-            model.to(device)
+            io.save(model, card, output)
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "history": json.dumps(history),
                     "best": best, "epoch": epoch + 1, "total": total_epochs}, checkpoint)
