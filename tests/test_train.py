@@ -244,3 +244,75 @@ def test_a_schedule_of_two_steps_is_refused_three_run():
         optimizer.step()
         schedule.step()
     assert optimizer.param_groups[0]["lr"] < 0.1 / 100
+
+
+def footprint_scenes(folder, n=3, size=160, pixel=0.5):
+    """Scenes of dark ground with mid-grey 12 x 12 m buildings, their footprints beside them."""
+    from rasterio.transform import from_origin
+
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    x0, y0 = ORIGIN
+    for i in range(n):
+        boxes = []
+        for r in range(10, size - 30, 40):
+            for c in range(10, size - 30, 40):
+                r0, c0 = r + int(rng.integers(0, 8)), c + int(rng.integers(0, 8))
+                boxes.append((r0, c0, r0 + 24, c0 + 24))
+        data = rectangles_scene(size, size, boxes, bright=120, dark=60)
+        data = np.clip(data + rng.integers(0, 40, data.shape), 0, 255).astype(np.uint8)
+        write_scene(folder / f"s{i}.tif", data, transform=from_origin(x0, y0, pixel, pixel))
+        polygons = [{"geometry": shapely.box(x0 + c0 * pixel, y0 - r1 * pixel, x0 + c1 * pixel, y0 - r0 * pixel)}
+                    for r0, c0, r1, c1 in boxes]
+        write_vector(polygons, folder / f"s{i}.gpkg", "EPSG:32633", {}, False)
+    return folder
+
+
+def test_fine_tuning_keeps_the_card_and_learns_the_new_buildings(tmp_path):
+    from geoseg.models import registry
+    from geoseg.train.config import fine_tune_config
+
+    scenes = footprint_scenes(tmp_path / "mine")
+    config = fine_tune_config("eunet-buildings", [str(scenes)])
+    config.tile_size, config.batch_size, config.epochs, config.steps_per_epoch, config.lr = 64, 4, 2, 10, 3e-3
+    out = tmp_path / "mine.safetensors"
+    train(config, out, log=lambda line: None)
+    before, shipped = registry.load("eunet-buildings")
+    after, card = registry.load(out)
+    assert card.name == "eunet-buildings" and card.initialisation == "fine-tuned from eunet-buildings (eunet-buildings)"
+    assert (card.mean, card.std, card.gsd_m, card.bands) == (shipped.mean, shipped.std, shipped.gsd_m, shipped.bands)
+    samples = read_dataset(scenes, "train")
+    iou_before = evaluate_samples(before, samples, shipped, gsd_m=0.5)["iou"]
+    iou_after = evaluate_samples(after, samples, card, gsd_m=0.5)["iou"]
+    assert iou_after > max(0.85, iou_before + 0.05), (iou_before, iou_after)
+
+
+def test_fine_tuning_refuses_an_untrained_start(tmp_path):
+    from geoseg.train.config import fine_tune_config
+
+    config = fine_tune_config("enet-buildings", [str(footprint_scenes(tmp_path / "mine", n=1))])
+    with pytest.raises(GeosegError, match="no trained weights"):
+        train(config, tmp_path / "m.safetensors", log=lambda line: None)
+
+
+class FaintProbe(torch.nn.Module):
+    """Probability 0.4 on bright pixels and 0.2 elsewhere: right, but below the usual 0.5 cut."""
+
+    def forward(self, x):
+        p = torch.where(x[:, :1] > 0, 0.4, 0.2)
+        return torch.log(p / (1 - p))
+
+
+def test_the_threshold_is_chosen_on_validation_places():
+    from geoseg.train.loop import choose_threshold
+
+    image = np.full((64, 64, 3), 20, np.uint8)
+    image[16:48, 16:48] = 230
+    label = (image[..., 0] > 128).astype(np.uint8)
+    sample = Sample("s", lambda: (image, label, np.ones((64, 64), bool)), place="here")
+    card = preset_card("eunet-buildings")
+    assert evaluate_samples(FaintProbe(), [sample], card)["iou"] == 0.0
+    card.threshold = choose_threshold(FaintProbe(), [sample], card)
+    assert card.threshold == 0.3
+    scores = evaluate_samples(FaintProbe(), [sample], card)
+    assert scores["iou"] == 1.0 and scores["iou/here"] == 1.0 and scores["place_iou"] == 1.0

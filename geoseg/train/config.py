@@ -34,6 +34,7 @@ class TrainConfig:
     init: str | None = None  # start from this model (a preset with shipped weights, or a weights file)
     precision: str = "fp32"  # arithmetic of the training passes: fp32, bf16, fp16 (CUDA) or auto
     compile: bool = False  # torch.compile the network for training
+    tune_threshold: bool = False  # after training, set the card's threshold to the best on validation
     select: str = "iou"  # the validation score that picks the best epoch: "iou" (all pixels) or "place_iou"
     training_data: str = ""
     licence: str = ""

@@ -54,36 +54,61 @@ def evaluate_samples(model: torch.nn.Module, samples: list[Sample], card: ModelC
     ``object_f1/<place>``, and ``place_iou``, their mean over places); mean IoU over the
     classes for a multiclass one. With ``gsd_m``, a binary model sees images of known pixel
     size resampled to it, as ``predict`` does, and is scored on each image's own grid."""
-    mean = np.asarray(card.mean, dtype=np.float32)
-    std = np.asarray(card.std, dtype=np.float32)
-    classes = card.num_outputs
+    if card.num_outputs > 1:
+        return multiclass_scores(model, samples, card, precision)
     pixels, objects = defaultdict(PixelCounts), defaultdict(ObjectCounts)
-    confusion = np.zeros((classes, classes), dtype=np.int64)
-    device = model_device(model)
-    model.eval()
-    with torch.inference_mode(), autocast(device, precision):
-        for s in samples:
-            image, label, valid = s.data()
-            if classes == 1:
-                probability = _at_zoom(lambda x: _probability(model, x, mean, std), image, zoom(s.gsd_m, gsd_m))
-                pred = (probability >= card.threshold) & valid
-                truth = label.astype(bool) & valid
-                for key in ("", s.place):
-                    pixels[key].add(pred, truth, valid)
-                    objects[key].add(pred, truth)
-            else:
-                logits = model(torch.from_numpy(normalise(image, mean, std)[None]).to(device))
-                pred = logits[0].argmax(0).cpu().numpy()
-                confusion += np.bincount(label[valid].astype(np.int64) * classes + pred[valid],
-                                         minlength=classes * classes).reshape(classes, classes)
-    if classes > 1:
-        return class_scores(confusion, card)
+    for place, probability, truth, valid in binary_probabilities(model, samples, card, gsd_m, precision):
+        pred = (probability >= card.threshold) & valid
+        for key in ("", place):
+            pixels[key].add(pred, truth, valid)
+            objects[key].add(pred, truth)
     scores = {**pixels.pop("").scores(), **objects.pop("").scores()}
     for place in sorted(pixels):
         scores[f"iou/{place}"] = pixels[place].scores()["iou"]
         scores[f"object_f1/{place}"] = objects[place].scores()["object_f1"]
     scores["place_iou"] = float(np.mean([pixels[p].scores()["iou"] for p in pixels])) if pixels else 0.0
     return scores
+
+
+def choose_threshold(model: torch.nn.Module, samples: list[Sample], card: ModelCard, gsd_m: float | None = None,
+                     precision: str = "fp32", candidates: np.ndarray = np.arange(0.3, 0.71, 0.05)) -> float:
+    """The probability cut among ``candidates`` with the best pixel IoU averaged over places."""
+    counts = defaultdict(lambda: [PixelCounts() for _ in candidates])
+    for place, probability, truth, valid in binary_probabilities(model, samples, card, gsd_m, precision):
+        for count, cut in zip(counts[place], candidates):
+            count.add((probability >= cut) & valid, truth, valid)
+    mean_iou = [np.mean([counts[p][i].scores()["iou"] for p in counts]) for i in range(len(candidates))]
+    return round(float(candidates[int(np.argmax(mean_iou))]), 2)
+
+
+def binary_probabilities(model: torch.nn.Module, samples: list[Sample], card: ModelCard, gsd_m: float | None,
+                         precision: str):
+    """``(place, probability, truth, valid)`` for each sample, as :func:`evaluate_samples` sees it."""
+    mean = np.asarray(card.mean, dtype=np.float32)
+    std = np.asarray(card.std, dtype=np.float32)
+    model.eval()
+    with torch.inference_mode(), autocast(model_device(model), precision):
+        for s in samples:
+            image, label, valid = s.data()
+            probability = _at_zoom(lambda x: _probability(model, x, mean, std), image, zoom(s.gsd_m, gsd_m))
+            yield s.place, probability, label.astype(bool) & valid, valid
+
+
+def multiclass_scores(model: torch.nn.Module, samples: list[Sample], card: ModelCard, precision: str) -> dict[str, float]:
+    mean = np.asarray(card.mean, dtype=np.float32)
+    std = np.asarray(card.std, dtype=np.float32)
+    classes = card.num_outputs
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    device = model_device(model)
+    model.eval()
+    with torch.inference_mode(), autocast(device, precision):
+        for s in samples:
+            image, label, valid = s.data()
+            logits = model(torch.from_numpy(normalise(image, mean, std)[None]).to(device))
+            pred = logits[0].argmax(0).cpu().numpy()
+            confusion += np.bincount(label[valid].astype(np.int64) * classes + pred[valid],
+                                     minlength=classes * classes).reshape(classes, classes)
+    return class_scores(confusion, card)
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -236,7 +261,21 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
                     "best": best, "epoch": epoch + 1, "total": total_epochs}, checkpoint)
         plot_curves(history, output.parent / "training_curves.png")
         log(json.dumps(record))
+    if config.tune_threshold and card.num_outputs == 1 and val_set and start_epoch < total_epochs:
+        log(json.dumps({"threshold": tune_threshold(output, val_set, at_gsd, step.precision)}))
     return {"output": str(output), f"best_{key}": best, "epochs": len(history)}
+
+
+def tune_threshold(path: Path, val_set: list[Sample], gsd_m: float | None, precision: str) -> float:
+    """Set the card threshold of the model saved at ``path`` to the one that scores best on
+    ``val_set`` (:func:`choose_threshold`), with the validation scores at that threshold."""
+    model, card = registry.load(path)
+    card.threshold = choose_threshold(model, val_set, card, gsd_m, precision)
+    scores = evaluate_samples(model, val_set, card, gsd_m, precision)
+    card.metrics = {k: round(v, 4) for k, v in scores.items()} | {"epoch": card.metrics["epoch"], "split": "val",
+                                                                "threshold_chosen_on": "val"}
+    io.save(model, card, path)
+    return card.threshold
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
@@ -250,11 +289,12 @@ def plot_curves(history: list[dict], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [h["loss"] for h in history])
     left.set(title="training loss", xlabel="epoch")
-    for name in ("iou", "f1", "object_f1", "miou", "pixel_accuracy"):
-        if name in history[0]:
-            right.plot(epochs, [h[name] for h in history], label=name)
-    right.set(title="validation", xlabel="epoch", ylim=(0, 1))
-    right.legend()
+    scores = [name for name in ("iou", "place_iou", "f1", "object_f1", "miou", "pixel_accuracy") if name in history[0]]
+    for name in scores:
+        right.plot(epochs, [h[name] for h in history], label=name)
+    right.set(title="validation" if scores else "no validation split", xlabel="epoch", ylim=(0, 1))
+    if scores:
+        right.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
