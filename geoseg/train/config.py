@@ -34,6 +34,10 @@ class TrainConfig:
     init: str | None = None  # start from this model (a preset with shipped weights, or a weights file)
     precision: str = "fp32"  # arithmetic of the training passes: fp32, bf16, fp16 (CUDA) or auto
     compile: bool = False  # torch.compile the network for training
+    teacher: str | None = None  # distillation: a trained model whose probabilities are soft targets
+    distill: float = 0.5  # weight of the teacher's term in the loss of labelled windows
+    unlabelled: list[str] = field(default_factory=list)  # folders of imagery without labels (teacher only)
+    unlabelled_share: float = 0.25  # fraction of windows drawn from the unlabelled folders
     tune_threshold: bool = False  # after training, set the card's threshold to the best on validation
     select: str = "iou"  # the validation score that picks the best epoch: "iou" (all pixels) or "place_iou"
     training_data: str = ""
@@ -58,8 +62,13 @@ def load_config(path: str | Path, data: list[str] | None = None) -> TrainConfig:
     config.scale_range = tuple(config.scale_range)
     if config.encoder_weights:
         config.encoder_weights = str((path.parent / config.encoder_weights).resolve())
-    if config.init and (path.parent / config.init).is_file():
-        config.init = str((path.parent / config.init).resolve())
+    for key in ("init", "teacher"):
+        value = getattr(config, key)
+        if value and (path.parent / value).is_file():
+            setattr(config, key, str((path.parent / value).resolve()))
+    config.unlabelled = [str((path.parent / d).resolve()) for d in config.unlabelled]
+    if config.unlabelled and not config.teacher:
+        raise GeosegError(f"{path}: unlabelled imagery needs a teacher")
     if config.select not in ("iou", "place_iou"):
         raise GeosegError(f"{path}: select must be iou or place_iou, not {config.select!r}")
     return config

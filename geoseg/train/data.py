@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from geoseg.raster import band_percentiles
 
@@ -21,11 +22,12 @@ class Sample:
     """One training image; ``load`` is called on first use (every use when ``cache`` is off).
     ``source`` names the dataset it comes from, ``place`` where it was taken (validation is
     reported per place; the source's name where no place is known); ``gsd_m`` is its pixel
-    size where known."""
+    size where known; an unlabelled sample's label is all zeros and not to be learnt."""
 
     def __init__(self, name: str, load: Callable[[], Loaded], cache: bool = True, source: str = "",
-                 gsd_m: float | None = None, place: str = "") -> None:
+                 gsd_m: float | None = None, place: str = "", labelled: bool = True) -> None:
         self.name = name
+        self.labelled = labelled  # False: imagery without labels (for a teacher's soft targets)
         self._load = load
         self.cached = cache
         self.source = source
@@ -98,14 +100,14 @@ class WindowSampler:
 
     def __init__(self, samples: list[Sample], size: int, scale_range: tuple[float, float], seed: int,
                  aerial: bool = True, hue: float = 0.04, grayscale: float = 0.2, gsd_m: float | None = None,
-                 source_exponent: float = 1.0) -> None:
+                 source_exponent: float = 1.0, unlabelled_share: float = 0.0) -> None:
         import albumentations as A
 
         self.samples = samples
         self.size = size
         self.log_scale = np.log(scale_range)
         self.gsd_m = gsd_m
-        self.weights = draw_weights(samples, source_exponent, gsd_m)
+        self.weights = draw_weights(samples, source_exponent, gsd_m, unlabelled_share)
         self.rng = np.random.default_rng(seed)
         flips = A.D4(p=1.0) if aerial else A.HorizontalFlip(p=0.5)
         self.augment = A.Compose([
@@ -114,11 +116,13 @@ class WindowSampler:
             A.ToGray(p=grayscale if aerial else 0.0),
         ], seed=seed)
 
-    def window(self) -> Loaded:
-        """One ``(image, label, valid)`` training window of ``size`` x ``size``."""
+    def window(self, sample: Sample | None = None) -> Loaded:
+        """One ``(image, label, valid)`` training window of ``size`` x ``size`` from ``sample``
+        (drawn at random if not given)."""
         import cv2
 
-        sample = self.samples[self.rng.choice(len(self.samples), p=self.weights)]
+        if sample is None:
+            sample = self.samples[self.rng.choice(len(self.samples), p=self.weights)]
         image, label, valid = sample.data()
         h, w = label.shape
         base = self.gsd_m / sample.gsd_m if self.gsd_m and sample.gsd_m else 1.0
@@ -132,7 +136,8 @@ class WindowSampler:
         image, label, valid = image[crop], label[crop], valid[crop].astype(np.uint8)
         if side != self.size:
             shape = (max(1, round(cols * self.size / side)), max(1, round(rows * self.size / side)))
-            image = cv2.resize(image, shape, interpolation=cv2.INTER_LINEAR)
+            # averaged when shrinking, as predict's resampling does; interpolated when enlarging
+            image = cv2.resize(image, shape, interpolation=cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR)
             label = cv2.resize(label, shape, interpolation=cv2.INTER_NEAREST)
             valid = cv2.resize(valid, shape, interpolation=cv2.INTER_NEAREST)
         if label.shape != (self.size, self.size):
@@ -150,18 +155,25 @@ class WindowSampler:
             frame[at] = a
         return tuple(frames)
 
-    def batch(self, n: int, mean: np.ndarray, std: np.ndarray) -> Loaded:
-        """``n`` windows: normalised ``(n, 3, s, s)`` float32 inputs, ``(n, s, s)`` labels, validity."""
-        images, labels, valids = zip(*(self.window() for _ in range(n)))
-        return np.stack([normalise(i, mean, std) for i in images]), np.stack(labels), np.stack(valids)
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` windows: ``(n, s, s, 3)`` uint8 images, ``(n, s, s)`` labels and validity, and
+        ``(n,)`` whether each window's image is labelled."""
+        windows = []
+        for _ in range(n):
+            sample = self.samples[self.rng.choice(len(self.samples), p=self.weights)]
+            windows.append((*self.window(sample), sample.labelled))
+        images, labels, valids, labelled = zip(*windows)
+        return np.stack(images), np.stack(labels), np.stack(valids), np.array(labelled)
 
 
-def draw_weights(samples: list[Sample], source_exponent: float = 1.0, gsd_m: float | None = None) -> np.ndarray:
+def draw_weights(samples: list[Sample], source_exponent: float = 1.0, gsd_m: float | None = None,
+                 unlabelled_share: float = 0.0) -> np.ndarray:
     """How often each sample is drawn: a source (dataset) in proportion to its pixel count to
     the power ``source_exponent`` (1: by area alone; 0: every source equally), and an image
     within its source in proportion to its area. With ``gsd_m``, pixels are counted at that
     pixel size (a 0.15 m image has 11 times fewer pixels at 0.5 m) where an image's own is
-    known. Uncached samples count as one pixel each."""
+    known. Unlabelled samples, if any, are drawn ``unlabelled_share`` of the time. Uncached
+    samples count as one pixel each."""
     areas = np.array([(s.label.size * (s.gsd_m / gsd_m) ** 2 if gsd_m and s.gsd_m else s.label.size)
                       if s.cached else 1.0 for s in samples], dtype=np.float64)
     sources = np.array([s.source for s in samples])
@@ -170,7 +182,17 @@ def draw_weights(samples: list[Sample], source_exponent: float = 1.0, gsd_m: flo
         of = sources == source
         total = areas[of].sum()
         weights[of] = areas[of] / total * total ** source_exponent
+    unlabelled = np.array([not s.labelled for s in samples])
+    if unlabelled.any() and not unlabelled.all():
+        weights[unlabelled] *= unlabelled_share / weights[unlabelled].sum()
+        weights[~unlabelled] *= (1 - unlabelled_share) / weights[~unlabelled].sum()
     return weights / weights.sum()
+
+
+def model_input(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """Stretched uint8 ``(n, h, w, 3)`` windows as a model's normalised ``(n, 3, h, w)`` float32 input."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+    return x.sub_(torch.from_numpy(mean)[:, None, None]).div_(torch.from_numpy(std)[:, None, None])
 
 
 def normalise(image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

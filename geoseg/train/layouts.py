@@ -130,6 +130,24 @@ def rasterised_footprints(scene: Path, vector: Path) -> np.ndarray:
     return features.rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, dtype="uint8")
 
 
+def unlabelled_images(folder: str | Path) -> list[Sample]:
+    """Every image in ``folder`` (GeoTIFF, PNG, JPEG) as an unlabelled sample: imagery for a
+    teacher's soft targets in distillation."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GeosegError(f"unlabelled imagery folder {folder} does not exist")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise GeosegError(f"{folder} holds no images (.tif, .png, .jpg)")
+    return [Sample(p.stem, lambda p=p: _unlabelled(p), source=f"unlabelled:{folder.name}",
+                   gsd_m=georeferenced_gsd(p), labelled=False) for p in images]
+
+
+def _unlabelled(path: Path):
+    image, valid = read_image(path)
+    return stretch(image, valid), np.zeros(valid.shape, np.uint8), valid
+
+
 def camvid(folder: Path, split: str) -> list[Sample]:
     listing = folder / f"{split}.txt"
     if not listing.is_file():

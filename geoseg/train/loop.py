@@ -11,7 +11,6 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +18,17 @@ import torch
 from tqdm import tqdm
 
 from geoseg.errors import GeosegError
-from geoseg.inference import DTYPES
 from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.models import io, registry
 from geoseg.models.card import ModelCard
 from geoseg.models.encoders import ENCODERS, load_encoder_weights
 from geoseg.resample import zoom
 from geoseg.train.config import TrainConfig
-from geoseg.train.data import Sample, WindowSampler, normalise
-from geoseg.train.layouts import read_dataset
+from geoseg.train.data import Sample, WindowSampler, model_input, normalise
+from geoseg.train.distill import Teacher
+from geoseg.train.layouts import read_dataset, unlabelled_images
 from geoseg.train.losses import Targets
-from geoseg.train.step import StepSettings, TrainStep
+from geoseg.train.step import StepSettings, TrainStep, autocast
 
 Log = Callable[[str], None]
 
@@ -114,13 +113,6 @@ def multiclass_scores(model: torch.nn.Module, samples: list[Sample], card: Model
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where ``model``'s weights are (the CPU for a model without any)."""
     return next(model.parameters(), torch.empty(0)).device
-
-
-def autocast(device: torch.device, precision: str):
-    """Autocast to ``precision`` on ``device`` (nothing for fp32)."""
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=DTYPES[precision])
 
 
 def _probability(model: torch.nn.Module, image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -229,12 +221,17 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         history, best, start_epoch = json.loads(saved["history"]), saved["best"], saved["epoch"]
         log(f"resumed from {resume} at epoch {start_epoch}")
     at_gsd = card.gsd_m if config.train_at_gsd else None
-    sampler = WindowSampler(train_set, config.tile_size, config.scale_range, config.seed + start_epoch,
+    unlabelled = [s for folder in config.unlabelled for s in unlabelled_images(folder)]
+    sampler = WindowSampler(train_set + unlabelled, config.tile_size, config.scale_range, config.seed + start_epoch,
                             aerial=card.task == "buildings", hue=config.hue, grayscale=config.grayscale,
-                            gsd_m=at_gsd, source_exponent=config.source_exponent)
+                            gsd_m=at_gsd, source_exponent=config.source_exponent,
+                            unlabelled_share=config.unlabelled_share)
     class_weights = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
-    step = TrainStep(model, optimizer, schedule,
-                     StepSettings(config.precision, compile=config.compile, loss=config.loss), device, class_weights)
+    settings = StepSettings(config.precision, compile=config.compile, loss=config.loss, distill=config.distill)
+    step = TrainStep(model, optimizer, schedule, settings, device, class_weights)
+    teacher = Teacher(config.teacher, card, device, step.precision) if config.teacher else None
+    if teacher is not None:
+        card.training_data += f"; distilled from {teacher.card.name} ({Path(config.teacher).name})"
     key = config.select if card.num_outputs == 1 else "miou"
     mean = np.asarray(card.mean, dtype=np.float32)
     std = np.asarray(card.std, dtype=np.float32)
@@ -243,8 +240,10 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         losses = []
         for _ in tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch + 1}/{total_epochs}", unit="batch",
                       leave=False, disable=not sys.stderr.isatty()):
-            x, y, valid = sampler.batch(config.batch_size, mean, std)
-            losses.append(step(torch.from_numpy(x), Targets(torch.from_numpy(y), torch.from_numpy(valid))))
+            images, y, valid, labelled = sampler.batch(config.batch_size)
+            soft = teacher(images) if teacher is not None else None
+            targets = Targets(torch.from_numpy(y), torch.from_numpy(valid), soft, torch.from_numpy(labelled))
+            losses.append(step(model_input(images, mean, std), targets))
         trained = time.perf_counter() - started
         scores = evaluate_samples(model, val_set, card, at_gsd, step.precision) if val_set else {}
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores,

@@ -17,6 +17,13 @@ from geoseg.inference import DTYPES, reduced_precision_ok
 from geoseg.train.losses import Targets, loss_fn
 
 
+def autocast(device: torch.device, precision: str):
+    """Autocast to ``precision`` on ``device`` (nothing for fp32)."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[precision])
+
+
 def training_precision(device: torch.device, precision: str) -> str:
     """``precision`` as asked, or for ``auto``: bf16 where the device has fast bf16 arithmetic
     (CPUs with AVX-512 BF16 or AMX, recent CUDA GPUs), fp16 on other CUDA GPUs, else fp32."""
@@ -33,6 +40,7 @@ class StepSettings:
     channels_last: bool = True
     compile: bool = False  # torch.compile the network (pays off for networks with many small ops)
     loss: str = "bce"
+    distill: float = 0.0  # weight of a teacher's soft targets, when a batch has them
 
 
 class TrainStep:
@@ -55,8 +63,7 @@ class TrainStep:
         self.settings = settings
         self.device = device
         self.class_weights = class_weights
-        low = precision != "fp32"
-        self.autocast = torch.autocast(device_type, dtype=DTYPES[precision]) if low else nullcontext()
+        self.autocast = autocast(torch.device(device), precision)
         self.scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,7 +76,7 @@ class TrainStep:
         targets = targets.to(self.device)
         with self.autocast:
             logits = self.network(self.inputs(x))
-        loss = loss_fn(logits.float(), targets, self.settings.loss, self.class_weights)
+        loss = loss_fn(logits.float(), targets, self.settings.loss, self.class_weights, self.settings.distill)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
