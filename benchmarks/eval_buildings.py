@@ -69,30 +69,20 @@ def as_geotiff(row: dict, folder: Path) -> tuple[Path, np.ndarray]:
     return path, truth
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
-    parser.add_argument("--tile-size", type=int, help="tile size for predict (default: the model card's)")
-    parser.add_argument("--gsd", default="auto", help="pixel size the model sees: auto (the card's), native or metres")
-    parser.add_argument("--tta", action="store_true", help="average each tile over its flips")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    predictor = load_predictor(args.model, precision=args.precision, tta=args.tta)
-    variants = {v: VARIANTS[v] for v in args.variants}
+def place_scores(predictor, variants: dict[str, Shaping], gsd: str = "auto", tile_size: int | None = None) -> list[dict]:
+    """Scores of ``predictor`` through ``predict`` for each shaping variant: one row per place,
+    one over all images and one with the mean over places."""
     counts = {v: defaultdict(lambda: (PixelCounts(), ObjectCounts())) for v in variants}
     with tempfile.TemporaryDirectory(prefix="geoseg-eval-") as tmp:
         tmp = Path(tmp)
         for row in validation_images():
             scene, truth = as_geotiff(row, tmp)
+            with rasterio.open(scene) as src:
+                grid = ((src.height, src.width), src.transform, src.crs)
+                valid = src.dataset_mask() > 0
             for variant, shaping in variants.items():
                 out = tmp / f"{row['name']}-{variant}.gpkg"
-                predict(scene, out, predictor=predictor, shaping=shaping, tile_size=args.tile_size,
-                        gsd=args.gsd, overwrite=True)
-                with rasterio.open(scene) as src:
-                    grid = ((src.height, src.width), src.transform, src.crs)
-                    valid = src.dataset_mask() > 0
+                predict(scene, out, predictor=predictor, shaping=shaping, tile_size=tile_size, gsd=gsd, overwrite=True)
                 pred = rasterise_vector(out, grid) & valid
                 for key in (row["place"], "all"):
                     pixels, objects = counts[variant][key]
@@ -105,6 +95,21 @@ def main() -> None:
         mean = {key: float(np.mean([r[key] for r in places])) for key in places[0] if key not in ("variant", "place")}
         table += sorted(places, key=lambda r: r["place"]) + [r for r in rows if r["place"] == "all"]
         table.append({"variant": v, "place": "mean of places", **mean})
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    parser.add_argument("--tile-size", type=int, help="tile size for predict (default: the model card's)")
+    parser.add_argument("--gsd", default="auto", help="pixel size the model sees: auto (the card's), native or metres")
+    parser.add_argument("--tta", action="store_true", help="average each tile over its flips")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    predictor = load_predictor(args.model, precision=args.precision, tta=args.tta)
+    table = place_scores(predictor, {v: VARIANTS[v] for v in args.variants}, args.gsd, args.tile_size)
     if args.json:
         print(json.dumps(table))
         return

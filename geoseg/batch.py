@@ -85,12 +85,13 @@ def run_job(job: Job) -> Result:
     options = dict(job.options)
     # one predictor per worker for the whole folder, so compiling (unless --compile no) pays off
     key = (options.get("model"), options.get("device", "auto"), options.get("backend", "auto"),
-           options.get("precision", "auto"), options.get("compile", "auto") == "yes", options.get("batch_size", 4))
+           options.get("precision", "auto"), options.get("compile", "auto") == "yes", options.get("batch_size", 4),
+           options.get("tta", False))
     try:
         if key not in _PREDICTORS:
             _PREDICTORS[key] = load_predictor(*key)
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-        for name in ("model", "device", "backend", "precision", "compile"):
+        for name in ("model", "device", "backend", "precision", "compile", "tta"):
             options.pop(name, None)
         summary = predict(job.input, job.output, raster=job.raster, predictor=_PREDICTORS[key], overwrite=True, **options)
     except GeosegError as exc:

@@ -68,6 +68,7 @@ def inference_options(command):
         click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True, help="Inference engine; auto uses ONNX Runtime for .onnx models, PyTorch otherwise."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="Arithmetic of the torch backend; auto: bf16 on CPUs with bf16 units, fp16 on CUDA, else fp32."),
         click.option("--compile", "compile_mode", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True, help="Run the network compiled ahead of time (AOTInductor; the first compile of a tile size takes about 30 s, later runs load it from the cache in about a second). auto: for scenes (batch: folders) of 50 MP and more."),
+        click.option("--tta", is_flag=True, help="Test-time augmentation: average each tile over its flips (left-right, top-bottom, both); four times the model's work."),
         click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's."),
         click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's."),
         click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass."),
@@ -98,7 +99,7 @@ def predict_options(params: dict) -> dict:
     shaping = Shaping(simplify_m=params.pop("simplify"), min_area_m2=params.pop("min_area"),
                       fill_holes_m2=params.pop("fill_holes"), regularize=params.pop("regularize"),
                       separate=params.pop("separate"))
-    names = ("model", "device", "backend", "precision", "batch_size", "threshold", "bands", "gsd")
+    names = ("model", "device", "backend", "precision", "batch_size", "threshold", "bands", "gsd", "tta")
     return {"tile_size": tile_size, "overlap": overlap, "shaping": shaping, "compile": params.pop("compile_mode"),
             **{n: params.pop(n) for n in names}}
 

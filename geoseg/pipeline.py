@@ -56,6 +56,7 @@ def predict(
     tile_size: int | None = None,
     overlap: int | None = None,
     batch_size: int = 4,
+    tta: bool = False,
     threshold: float | None = None,
     bands: list[int] | None = None,
     gsd: str = "auto",
@@ -82,7 +83,8 @@ def predict(
         megapixels = src.width * src.height / 1e6
         with watch("prepare"):
             if predictor is None:
-                predictor = load_predictor(model, device, backend, precision, wants_compile(compile, megapixels), batch_size)
+                predictor = load_predictor(model, device, backend, precision, wants_compile(compile, megapixels), batch_size,
+                                           tta)
             card = predictor.card
             tile = tile_size or card.tile_size
             overlap = card.overlap if overlap is None else overlap
