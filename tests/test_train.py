@@ -14,7 +14,7 @@ from geoseg.errors import GeosegError
 from geoseg.models import io
 from geoseg.models.registry import preset_card
 from geoseg.train.config import load_config
-from geoseg.train.data import Sample, WindowSampler, draw_weights
+from geoseg.train.data import Sample, WindowSampler, WindowSettings, draw_weights
 from geoseg.train.layouts import cityscapes_train_ids, read_dataset
 from geoseg.train.loop import evaluate_samples, train
 from geoseg.train.losses import Targets, loss_fn
@@ -116,13 +116,13 @@ def test_sources_are_drawn_by_pixel_count_to_a_power():
 
 def test_windows_bring_images_to_the_model_pixel_size_and_pad_the_rest():
     fine = square_sample(128, gsd_m=0.25)  # a 64 x 64 px building of 16 m x 16 m
-    sampler = WindowSampler([fine], 128, (1.0, 1.0), seed=0, hue=0.0, grayscale=0.0, gsd_m=0.5)
+    sampler = WindowSampler([fine], WindowSettings(128, (1.0, 1.0), hue=0.0, grayscale=0.0, gsd_m=0.5), seed=0)
     for _ in range(8):
         image, label, valid = sampler.window()
         assert image.shape == (128, 128, 3) and valid.sum() == 64 * 64  # the whole image, at half size
         assert label.sum() == 32 * 32 and not label[~valid].any()
     for scale in (1.0, 2.0):  # without the model's pixel size: at most the whole image, never padded
-        as_is = WindowSampler([fine], 128, (scale, scale), seed=0, hue=0.0, grayscale=0.0)
+        as_is = WindowSampler([fine], WindowSettings(128, (scale, scale), hue=0.0, grayscale=0.0), seed=0)
         image, label, valid = as_is.window()
         assert valid.all() and label.sum() == 64 * 64
 
@@ -368,3 +368,20 @@ def test_unlabelled_imagery_needs_a_teacher(tmp_path):
     labelled = pair_folder(tmp_path / "d")
     with pytest.raises(GeosegError, match="needs a teacher"):
         load_config(config_file(tmp_path, "eunet-buildings", [labelled], unlabelled=[str(labelled)]))
+
+
+def test_degraded_windows_lose_detail_but_keep_their_labels():
+    image = np.zeros((128, 128, 3), np.uint8)
+    image[::2] = 255  # one-pixel stripes: gone at any coarser resolution
+    label = np.zeros((128, 128), np.uint8)
+    label[32:96, 32:96] = 1
+    sample = Sample("s", lambda: (image, label, np.ones((128, 128), bool)))
+    sharp = WindowSampler([sample], WindowSettings(128, hue=0.0, grayscale=0.0), seed=0)
+    soft = WindowSampler([sample], WindowSettings(128, hue=0.0, grayscale=0.0, degrade=1.0), seed=0)
+    for sampler, contrast in ((sharp, 200), (soft, 100)):
+        for _ in range(4):
+            window, truth, _ = sampler.window()
+            stripes = np.abs(np.diff(window[..., 0].astype(int), axis=0)).mean() + np.abs(
+                np.diff(window[..., 0].astype(int), axis=1)).mean()
+            assert (stripes > contrast) if sampler is sharp else (stripes < contrast)
+            assert truth.sum() == 64 * 64

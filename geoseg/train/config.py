@@ -25,6 +25,7 @@ class TrainConfig:
     scale_range: tuple[float, float] = (0.6, 1.7)
     hue: float = 0.04  # colour jitter: hue shift (fraction of the circle)
     grayscale: float = 0.2  # probability of a greyscale window (aerial data only)
+    degrade: float = 0.0  # probability of a window seen at a coarser resolution (up to 2.5 times)
     seed: int = 0
     threads: int = 0  # 0: torch's default
     gsd_m: float | None = None  # the model's pixel size (the card's): predict resamples scenes to it

@@ -8,8 +8,10 @@ image when it is drawn instead of holding all of them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -87,40 +89,59 @@ def read_gray(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L") if im.mode not in ("L", "P") else im)
 
 
+MAX_DEGRADE = 2.5  # a degraded window is seen at up to 2.5 times its pixel size (0.5 m -> 1.25 m)
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How training windows are cut and augmented (see :class:`WindowSampler`)."""
+
+    size: int
+    scale_range: tuple[float, float] = (1.0, 1.0)
+    aerial: bool = True  # all eight D4 symmetries and greyscale; street scenes: left-right flips only
+    hue: float = 0.04  # hue jitter, as a fraction of the circle
+    grayscale: float = 0.2  # probability of a greyscale window
+    degrade: float = 0.0  # probability of a window seen at a coarser resolution, then brought back
+    gsd_m: float | None = None  # bring images of known pixel size to this one
+    source_exponent: float = 1.0  # see draw_weights
+    unlabelled_share: float = 0.0  # see draw_weights
+
+
 class WindowSampler:
     """Random training windows: an image (see :func:`draw_weights`), a crop whose side is
     ``size`` times a log-uniform scale, resized to ``size``, then flips (all eight D4
-    symmetries for aerial images, left-right for street scenes), colour jitter and occasional
-    greyscale (panchromatic scenes).
+    symmetries for aerial images, left-right for street scenes), colour jitter, occasional
+    greyscale (panchromatic scenes) and, if asked, occasional loss of resolution (a window
+    shrunk by up to :data:`MAX_DEGRADE` and enlarged back: coarser or softer sensors, and 1 m
+    scenes that ``predict`` enlarges to the model's pixel size).
 
     With the model's ``gsd_m``, images of known pixel size are first brought to it (a 0.3 m
     image is shrunk by 0.6), so the scale only jitters around the size buildings will have at
     inference; what a crop cannot fill is padding, outside the loss. Without it, a crop is at
     most the image's shorter side."""
 
-    def __init__(self, samples: list[Sample], size: int, scale_range: tuple[float, float], seed: int,
-                 aerial: bool = True, hue: float = 0.04, grayscale: float = 0.2, gsd_m: float | None = None,
-                 source_exponent: float = 1.0, unlabelled_share: float = 0.0) -> None:
+    def __init__(self, samples: list[Sample], settings: WindowSettings, seed: int) -> None:
         import albumentations as A
 
         self.samples = samples
-        self.size = size
-        self.log_scale = np.log(scale_range)
-        self.gsd_m = gsd_m
-        self.weights = draw_weights(samples, source_exponent, gsd_m, unlabelled_share)
+        self.size = settings.size
+        self.log_scale = np.log(settings.scale_range)
+        self.gsd_m = settings.gsd_m
+        self.weights = draw_weights(samples, settings.source_exponent, settings.gsd_m, settings.unlabelled_share)
         self.rng = np.random.default_rng(seed)
-        flips = A.D4(p=1.0) if aerial else A.HorizontalFlip(p=0.5)
-        self.augment = A.Compose([
-            flips,
-            A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=hue, p=0.8),
-            A.ToGray(p=grayscale if aerial else 0.0),
-        ], seed=seed)
+        transforms = [
+            A.D4(p=1.0) if settings.aerial else A.HorizontalFlip(p=0.5),
+            A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=settings.hue, p=0.8),
+            A.ToGray(p=settings.grayscale if settings.aerial else 0.0),
+        ]
+        if settings.degrade:
+            linear = {"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}
+            transforms.append(A.Downscale(scale_range=(1 / MAX_DEGRADE, 0.9), interpolation_pair=linear, p=settings.degrade))
+        self.augment = A.Compose(transforms, seed=seed)
 
     def window(self, sample: Sample | None = None) -> Loaded:
         """One ``(image, label, valid)`` training window of ``size`` x ``size`` from ``sample``
         (drawn at random if not given)."""
-        import cv2
-
         if sample is None:
             sample = self.samples[self.rng.choice(len(self.samples), p=self.weights)]
         image, label, valid = sample.data()

@@ -24,7 +24,7 @@ from geoseg.models.card import ModelCard
 from geoseg.models.encoders import ENCODERS, load_encoder_weights
 from geoseg.resample import zoom
 from geoseg.train.config import TrainConfig
-from geoseg.train.data import Sample, WindowSampler, model_input, normalise
+from geoseg.train.data import Sample, WindowSampler, WindowSettings, model_input, normalise
 from geoseg.train.distill import Teacher
 from geoseg.train.layouts import read_dataset, unlabelled_images
 from geoseg.train.losses import Targets
@@ -222,10 +222,9 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         log(f"resumed from {resume} at epoch {start_epoch}")
     at_gsd = card.gsd_m if config.train_at_gsd else None
     unlabelled = [s for folder in config.unlabelled for s in unlabelled_images(folder)]
-    sampler = WindowSampler(train_set + unlabelled, config.tile_size, config.scale_range, config.seed + start_epoch,
-                            aerial=card.task == "buildings", hue=config.hue, grayscale=config.grayscale,
-                            gsd_m=at_gsd, source_exponent=config.source_exponent,
-                            unlabelled_share=config.unlabelled_share)
+    windows = WindowSettings(config.tile_size, config.scale_range, card.task == "buildings", config.hue,
+                             config.grayscale, config.degrade, at_gsd, config.source_exponent, config.unlabelled_share)
+    sampler = WindowSampler(train_set + unlabelled, windows, config.seed + start_epoch)
     class_weights = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
     settings = StepSettings(config.precision, compile=config.compile, loss=config.loss, distill=config.distill)
     step = TrainStep(model, optimizer, schedule, settings, device, class_weights)
