@@ -30,7 +30,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from geoseg.evaluate import rasterise_vector
+from geoseg.footprints import burn_footprints
 from geoseg.inference import load_predictor
 from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.pipeline import predict
@@ -83,7 +83,7 @@ def place_scores(predictor, variants: dict[str, Shaping], gsd: str = "auto", til
             for variant, shaping in variants.items():
                 out = tmp / f"{row['name']}-{variant}.gpkg"
                 predict(scene, out, predictor=predictor, shaping=shaping, tile_size=tile_size, gsd=gsd, overwrite=True)
-                pred = rasterise_vector(out, grid) & valid
+                pred = burn_footprints(out, grid) & valid
                 for key in (row["place"], "all"):
                     pixels, objects = counts[variant][key]
                     pixels.add(pred, truth & valid, valid)
@@ -105,10 +105,14 @@ def main() -> None:
     parser.add_argument("--tile-size", type=int, help="tile size for predict (default: the model card's)")
     parser.add_argument("--gsd", default="auto", help="pixel size the model sees: auto (the card's), native or metres")
     parser.add_argument("--tta", action="store_true", help="average each tile over its flips")
+    parser.add_argument("--ignore-separation", action="store_true",
+                        help="a model with a separation output: leave it out (to measure what it brings)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     predictor = load_predictor(args.model, precision=args.precision, tta=args.tta)
+    if args.ignore_separation:
+        predictor.card.separation = False
     table = place_scores(predictor, {v: VARIANTS[v] for v in args.variants}, args.gsd, args.tile_size)
     if args.json:
         print(json.dumps(table))

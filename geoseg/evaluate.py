@@ -10,16 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio import features
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
 from geoseg.errors import GeosegError
+from geoseg.footprints import Grid, burn_footprints
 from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.raster import open_scene
 from geoseg.vector_io import DRIVERS
-
-Grid = tuple[tuple[int, int], object, object]  # (shape, transform, crs)
 
 
 def is_vector(path: str | Path) -> bool:
@@ -50,24 +48,6 @@ def _on(src: rasterio.DatasetReader, grid: Grid | None) -> Iterator[rasterio.Dat
         yield vrt
 
 
-def rasterise_vector(path: str | Path, grid: Grid) -> np.ndarray:
-    """Footprints of a vector file burnt onto ``grid`` (pixel centres inside a polygon)."""
-    import pyogrio
-
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # pyogrio's DataSourceError and friends
-        raise GeosegError(f"{path} is not a vector file OGR can read ({str(exc).splitlines()[0]})") from None
-    shape, transform, crs = grid
-    if frame.crs is None:
-        raise GeosegError(f"{path} has no CRS")
-    frame = frame.to_crs(crs)
-    geoms = [g for g in frame.geometry if g is not None and not g.is_empty]
-    if not geoms:
-        return np.zeros(shape, dtype=bool)
-    return features.rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, dtype="uint8") > 0
-
-
 def evaluate(pred: str | Path, truth: str | Path, threshold: float = 0.5, min_iou: float = 0.5) -> dict:
     """Pixel IoU/F1/precision/recall and object F1 at IoU >= ``min_iou`` of ``pred`` against ``truth``."""
     if is_vector(pred) and is_vector(truth):
@@ -81,7 +61,7 @@ def evaluate(pred: str | Path, truth: str | Path, threshold: float = 0.5, min_io
             valid = ok if valid is None else valid & ok
     for key, path in (("pred", pred), ("truth", truth)):
         if is_vector(path):
-            masks[key] = rasterise_vector(path, grid)
+            masks[key] = burn_footprints(path, grid)
     pred_mask, truth_mask = masks["pred"] & valid, masks["truth"] & valid
     scores = PixelCounts().add(pred_mask, truth_mask, valid).scores()
     scores.update(ObjectCounts().add(pred_mask, truth_mask, min_iou).scores())

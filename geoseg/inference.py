@@ -16,6 +16,7 @@ from geoseg.compiled import compiled_network
 from geoseg.errors import GeosegError
 from geoseg.models import registry
 from geoseg.models.card import ModelCard
+from geoseg.models.heads import building_probability
 
 
 def choose_device(requested: str = "auto") -> torch.device:
@@ -175,7 +176,8 @@ class Predictor:
     name: str
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.backend(np.ascontiguousarray(batch, dtype=np.float32))
+        probs = self.backend(np.ascontiguousarray(batch, dtype=np.float32))
+        return building_probability(probs, self.card.separation) if self.card.activation == "sigmoid" else probs
 
 
 def load_predictor(model: str | Path | None = None, device: str = "auto", backend: str = "auto",

@@ -209,7 +209,7 @@ def test_losses_ignore_invalid_pixels():
     valid = torch.tensor([[[True, False], [False, False]]])
     assert loss_fn(logits, Targets(target, valid), "bce").item() == pytest.approx(np.log(2))
     multi = torch.zeros(1, 3, 2, 2)
-    assert loss_fn(multi, Targets(target, valid), "bce").item() == pytest.approx(np.log(3))
+    assert loss_fn(multi, Targets(target, valid), multiclass=True).item() == pytest.approx(np.log(3))
 
 
 @pytest.mark.parametrize("steps", [4, 10, 150])
@@ -385,3 +385,14 @@ def test_degraded_windows_lose_detail_but_keep_their_labels():
                 np.diff(window[..., 0].astype(int), axis=1)).mean()
             assert (stripes > contrast) if sampler is sharp else (stripes < contrast)
             assert truth.sum() == 64 * 64
+
+
+def test_the_separation_output_learns_the_separation_flags():
+    logits = torch.zeros(1, 2, 2, 2)
+    label = torch.tensor([[[1 | 2, 0], [0, 2]]], dtype=torch.uint8)  # building + separation, separation in a gap
+    valid = torch.ones(1, 2, 2, dtype=torch.bool)
+    assert loss_fn(logits, Targets(label, valid), "bce").item() == pytest.approx(2 * np.log(2))
+    right = torch.tensor([[[[20.0, -20], [-20, -20]], [[20, -20], [-20, 20]]]])
+    assert loss_fn(right, Targets(label, valid), "bce").item() == pytest.approx(0.0, abs=1e-6)
+    wrong_separation = right * torch.tensor([1.0, -1.0])[None, :, None, None]
+    assert loss_fn(wrong_separation, Targets(label, valid), "bce").item() == pytest.approx(20.0, rel=1e-3)

@@ -32,6 +32,7 @@ class ModelCard:
     tile_size: int = 512
     overlap: int = 64
     threshold: float = 0.5
+    separation: bool = False  # binary models: a second output, where buildings touch (see building_probability)
     palette: list[list[int]] = field(default_factory=list)
     ignore_index: int | None = None
     trained: bool = False
@@ -44,8 +45,13 @@ class ModelCard:
 
     @property
     def num_outputs(self) -> int:
-        """Channels the network produces: 1 for a sigmoid (binary) head, one per class otherwise."""
+        """Probability channels a prediction has: 1 for a sigmoid (binary) head, one per class otherwise."""
         return 1 if self.activation == "sigmoid" else len(self.classes)
+
+    @property
+    def network_outputs(self) -> int:
+        """Channels the network produces: the probabilities, and the separation output if any."""
+        return self.num_outputs + int(self.separation)
 
     @property
     def in_channels(self) -> int:

@@ -50,3 +50,13 @@ CITYSCAPES = Head(
 )
 
 HEADS = {"buildings": BUILDINGS, "camvid": CAMVID, "cityscapes": CITYSCAPES}
+
+
+def building_probability(probs, separation: bool):
+    """A binary model's building probability ``(N, 1, H, W)`` from its network's sigmoid outputs
+    ``(N, 1 or 2, H, W)`` (numpy or torch): with ``separation``, buildings are suppressed where
+    the second output says two buildings meet, so that touching buildings fall apart into
+    two; without it, a second output is left out."""
+    if not separation:
+        return probs[:, :1]
+    return probs[:, :1] * (1 - probs[:, 1:2])

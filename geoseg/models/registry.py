@@ -105,7 +105,7 @@ def shipped_weights(name: str) -> Path | None:
 
 def build(card: ModelCard, state: dict[str, torch.Tensor] | None = None) -> SegmentationNet:
     """The network a card describes, with ``state`` loaded if given, in eval mode."""
-    model = create(card.architecture, card.num_outputs, card.in_channels)
+    model = create(card.architecture, card.network_outputs, card.in_channels)
     if state is not None:
         try:
             model.load_state_dict(state)

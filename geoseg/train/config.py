@@ -35,6 +35,7 @@ class TrainConfig:
     init: str | None = None  # start from this model (a preset with shipped weights, or a weights file)
     precision: str = "fp32"  # arithmetic of the training passes: fp32, bf16, fp16 (CUDA) or auto
     compile: bool = False  # torch.compile the network for training
+    separation: bool = False  # binary models: also learn where buildings touch (a second output)
     teacher: str | None = None  # distillation: a trained model whose probabilities are soft targets
     distill: float = 0.5  # weight of the teacher's term in the loss of labelled windows
     unlabelled: list[str] = field(default_factory=list)  # folders of imagery without labels (teacher only)

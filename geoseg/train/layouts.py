@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from geoseg.errors import GeosegError
+from geoseg.footprints import burn_footprints
 from geoseg.train.data import Sample, read_gray, read_image, stretch
+from geoseg.train.separation import flagged_label, instances_of
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".fgb", ".shp")
@@ -71,10 +73,22 @@ def pair_folder(folder: Path, split: str) -> list[Sample]:
                  for p in sorted((folder / "images").iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
     else:
         pairs = []
-    return [Sample(name, lambda i=image, m=mask: _binary(i, (read_gray(m) > 127).astype(np.uint8)),
-                   source=row.get("source") or folder.name, place=row.get("parent") or row.get("source") or folder.name,
-                   gsd_m=float(row["gsd_m"]) if row.get("gsd_m") else georeferenced_gsd(image))
-            for name, image, mask, row in pairs]
+    samples = []
+    for name, image, mask, row in pairs:
+        gsd = float(row["gsd_m"]) if row.get("gsd_m") else georeferenced_gsd(image)
+        vector = folder / "vectors" / f"{name}.geojson"
+        samples.append(Sample(name, lambda i=image, m=mask, v=vector, g=gsd: _binary(i, _pair_label(i, m, v, g)),
+                              source=row.get("source") or folder.name,
+                              place=row.get("parent") or row.get("source") or folder.name, gsd_m=gsd))
+    return samples
+
+
+def _pair_label(image: Path, mask: Path, vector: Path, gsd_m: float | None) -> np.ndarray:
+    """The flagged label of an image/mask pair: buildings told apart by their footprints where
+    a vector file of them lies in ``vectors/`` beside the masks, by the mask's components otherwise."""
+    if vector.is_file() and georeferenced_gsd(image) is not None:
+        return flagged_label(burn_footprints(vector, grid_of(image), instances=True), gsd_m)
+    return flagged_label(instances_of(read_gray(mask) > 127), gsd_m)
 
 
 def georeferenced_gsd(image: Path) -> float | None:
@@ -108,26 +122,22 @@ def scenes_with_footprints(folder: Path, split: str) -> list[Sample]:
         vectors = [scene.with_suffix(s) for s in VECTOR_SUFFIXES if scene.with_suffix(s).is_file()]
         if not vectors:
             raise GeosegError(f"{scene} has no footprints beside it ({scene.stem}.gpkg, .geojson, .fgb or .shp)")
-        samples.append(Sample(scene.stem, lambda s=scene, v=vectors[0]: _binary(s, rasterised_footprints(s, v)),
-                              source=folder.name, gsd_m=georeferenced_gsd(scene)))
+        gsd = georeferenced_gsd(scene)
+        samples.append(Sample(scene.stem, lambda s=scene, v=vectors[0], g=gsd: _binary(s, _footprint_label(s, v, g)),
+                              source=folder.name, gsd_m=gsd))
     return samples
 
 
-def rasterised_footprints(scene: Path, vector: Path) -> np.ndarray:
-    """Building footprints of ``vector`` burnt onto ``scene``'s grid (1 inside, 0 outside)."""
-    import pyogrio
-    import rasterio
-    from rasterio import features
+def _footprint_label(scene: Path, vector: Path, gsd_m: float | None) -> np.ndarray:
+    return flagged_label(burn_footprints(vector, grid_of(scene), instances=True), gsd_m)
 
-    with rasterio.open(scene) as src:
-        shape, transform, crs = (src.height, src.width), src.transform, src.crs
-    frame = pyogrio.read_dataframe(vector)
-    if frame.crs is None:
-        raise GeosegError(f"{vector} has no CRS")
-    geoms = [g for g in frame.to_crs(crs).geometry if g is not None and not g.is_empty]
-    if not geoms:
-        return np.zeros(shape, dtype=np.uint8)
-    return features.rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, dtype="uint8")
+
+def grid_of(image: Path):
+    """The grid ``(shape, transform, crs)`` of a georeferenced image."""
+    import rasterio
+
+    with rasterio.open(image) as src:
+        return (src.height, src.width), src.transform, src.crs
 
 
 def unlabelled_images(folder: str | Path) -> list[Sample]:

@@ -22,12 +22,14 @@ from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.models import io, registry
 from geoseg.models.card import ModelCard
 from geoseg.models.encoders import ENCODERS, load_encoder_weights
+from geoseg.models.heads import building_probability
 from geoseg.resample import zoom
 from geoseg.train.config import TrainConfig
 from geoseg.train.data import Sample, WindowSampler, WindowSettings, model_input, normalise
 from geoseg.train.distill import Teacher
 from geoseg.train.layouts import read_dataset, unlabelled_images
 from geoseg.train.losses import Targets
+from geoseg.train.separation import BUILDING
 from geoseg.train.step import StepSettings, TrainStep, autocast
 
 Log = Callable[[str], None]
@@ -89,8 +91,9 @@ def binary_probabilities(model: torch.nn.Module, samples: list[Sample], card: Mo
     with torch.inference_mode(), autocast(model_device(model), precision):
         for s in samples:
             image, label, valid = s.data()
-            probability = _at_zoom(lambda x: _probability(model, x, mean, std), image, zoom(s.gsd_m, gsd_m))
-            yield s.place, probability, label.astype(bool) & valid, valid
+            probability = _at_zoom(lambda x: _probability(model, x, mean, std, card.separation), image,
+                                   zoom(s.gsd_m, gsd_m))
+            yield s.place, probability, (label & BUILDING).astype(bool) & valid, valid
 
 
 def multiclass_scores(model: torch.nn.Module, samples: list[Sample], card: ModelCard, precision: str) -> dict[str, float]:
@@ -115,9 +118,10 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters(), torch.empty(0)).device
 
 
-def _probability(model: torch.nn.Module, image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+def _probability(model: torch.nn.Module, image: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                 separation: bool) -> np.ndarray:
     x = torch.from_numpy(normalise(image, mean, std)[None]).to(model_device(model))
-    return model(x)[0, 0].float().sigmoid().cpu().numpy()
+    return building_probability(model(x).float().sigmoid(), separation)[0, 0].cpu().numpy()
 
 
 def _at_zoom(fn, image: np.ndarray, factor: float | None) -> np.ndarray:
@@ -157,6 +161,8 @@ def start_card(config: TrainConfig) -> tuple[ModelCard, dict[str, torch.Tensor] 
             raise GeosegError(f"init: {config.init} is a {card.name} model, but the config asks for {config.model}")
         if config.encoder_weights:
             raise GeosegError("a config takes init or encoder_weights, not both")
+        if config.separation and not card.separation:
+            raise GeosegError(f"init: {config.init} has no separation output to train")
         if config.gsd_m is not None and config.gsd_m != card.gsd_m:
             raise GeosegError(f"init: {config.init} works at {card.gsd_m} m pixels; drop gsd_m from the config")
         card.initialisation = f"fine-tuned from {card.name} ({Path(config.init).name})"
@@ -167,6 +173,9 @@ def start_card(config: TrainConfig) -> tuple[ModelCard, dict[str, torch.Tensor] 
         card, state = registry.preset_card(config.model), None
         card.gsd_m = config.gsd_m
         card.initialisation = "random"
+        if config.separation and card.num_outputs > 1:
+            raise GeosegError("separation: only binary building models have a separation output")
+        card.separation = config.separation
     card.training_data = config.training_data or card.training_data
     card.licence = config.licence or card.licence
     for key, value in config.card.items():
@@ -226,7 +235,8 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
                              config.grayscale, config.degrade, at_gsd, config.source_exponent, config.unlabelled_share)
     sampler = WindowSampler(train_set + unlabelled, windows, config.seed + start_epoch)
     class_weights = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
-    settings = StepSettings(config.precision, compile=config.compile, loss=config.loss, distill=config.distill)
+    settings = StepSettings(config.precision, compile=config.compile, loss=config.loss, distill=config.distill,
+                            multiclass=card.num_outputs > 1)
     step = TrainStep(model, optimizer, schedule, settings, device, class_weights)
     teacher = Teacher(config.teacher, card, device, step.precision) if config.teacher else None
     if teacher is not None:

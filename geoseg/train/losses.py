@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from geoseg.errors import GeosegError
+from geoseg.train.separation import BUILDING, SEPARATION
 
 LOSSES = ("bce", "bce+dice")
 
@@ -36,23 +37,29 @@ class Targets:
         return weight if self.labelled is None else weight * self.labelled.float()[:, None, None]
 
 
-def loss_fn(logits: torch.Tensor, targets: Targets, kind: str = "bce",
-            class_weights: torch.Tensor | None = None, distill: float = 0.0) -> torch.Tensor:
-    """Over valid pixels only: binary cross-entropy for one-channel logits ('bce', or 'bce+dice'
-    adding soft Dice), weighted cross-entropy for multiclass logits. With a teacher's ``soft``
-    targets, a binary loss is ``(1 - distill)`` times that on the labels plus ``distill`` times
-    the cross-entropy against the teacher's probabilities (every valid pixel, labelled or not)."""
-    if logits.shape[1] > 1:
-        weight = targets.label_weight()
+def loss_fn(logits: torch.Tensor, targets: Targets, kind: str = "bce", class_weights: torch.Tensor | None = None,
+            distill: float = 0.0, multiclass: bool = False) -> torch.Tensor:
+    """Over valid pixels only: weighted cross-entropy for a multiclass model; for a binary one,
+    binary cross-entropy ('bce', or 'bce+dice' adding soft Dice) on the building channel and,
+    where the network has a second channel, the same on the separation flags of the label.
+    With a teacher's ``soft`` targets, the building term is ``(1 - distill)`` times that on
+    the labels plus ``distill`` times the cross-entropy against the teacher's probabilities
+    (every valid pixel, labelled or not)."""
+    weight = targets.label_weight()
+    if multiclass:
         per_pixel = F.cross_entropy(logits, targets.label.long(), weight=class_weights, reduction="none")
         return (per_pixel * weight).sum() / weight.sum().clamp(min=1)
     if kind not in LOSSES:
         raise GeosegError(f"unknown loss {kind!r}: use {' or '.join(LOSSES)}")
-    loss = _binary(logits, targets.label.float()[:, None], targets.label_weight()[:, None], kind == "bce+dice")
-    if targets.soft is None:
-        return loss
-    teacher = _binary(logits, targets.soft, targets.valid.float()[:, None], dice=False)
-    return (1 - distill) * loss + distill * teacher
+    dice = kind == "bce+dice"
+    weight = weight[:, None]
+    loss = _binary(logits[:, :1], (targets.label & BUILDING).float()[:, None], weight, dice)
+    if targets.soft is not None:
+        teacher = _binary(logits[:, :1], targets.soft, targets.valid.float()[:, None], dice=False)
+        loss = (1 - distill) * loss + distill * teacher
+    if logits.shape[1] == 2:
+        loss = loss + _binary(logits[:, 1:], ((targets.label & SEPARATION) > 0).float()[:, None], weight, dice)
+    return loss
 
 
 def _binary(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, dice: bool) -> torch.Tensor:

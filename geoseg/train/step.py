@@ -41,6 +41,7 @@ class StepSettings:
     compile: bool = False  # torch.compile the network (pays off for networks with many small ops)
     loss: str = "bce"
     distill: float = 0.0  # weight of a teacher's soft targets, when a batch has them
+    multiclass: bool = False  # softmax over classes (cross-entropy) rather than binary building outputs
 
 
 class TrainStep:
@@ -76,7 +77,8 @@ class TrainStep:
         targets = targets.to(self.device)
         with self.autocast:
             logits = self.network(self.inputs(x))
-        loss = loss_fn(logits.float(), targets, self.settings.loss, self.class_weights, self.settings.distill)
+        loss = loss_fn(logits.float(), targets, self.settings.loss, self.class_weights, self.settings.distill,
+                       self.settings.multiclass)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
