@@ -328,19 +328,29 @@ def models(as_json):
 
 @cli.command()
 @click.argument("model")
-@click.option("-o", "--output", required=True, help="The .onnx file to write.")
+@click.option("-o", "--output", required=True, help="The file to write: .onnx, or .safetensors (a smaller copy, see --half).")
+@click.option("--half", is_flag=True, help="With a .safetensors output: store the weights in fp16 (half the size; "
+              "they are brought back to fp32 when loaded). geoseg's shipped weights are made this way.")
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
-def export(model, output, overwrite):
-    """Export MODEL (name or weights file) to ONNX, with its card in the metadata.
+def export(model, output, half, overwrite):
+    """Export MODEL (name or weights file) to ONNX, with its card in the metadata, or copy it to
+    a .safetensors file (with --half, in fp16).
 
     The ONNX model takes any batch size and any tile size that is a multiple of the
     network's stride (geoseg pads tiles for you when it runs the file).
     """
-    from geoseg.models import registry
+    import torch
+
+    from geoseg.models import io, registry
     from geoseg.models.onnx import export as run
 
     net, card = registry.load(model)
-    run(net, card, output, overwrite=overwrite)
+    if output.endswith(".safetensors"):
+        io.save(net, card, output, overwrite=overwrite, dtype=torch.float16 if half else None)
+    elif half:
+        raise click.UsageError("--half goes with a .safetensors output")
+    else:
+        run(net, card, output, overwrite=overwrite)
     click.echo(f"{card.name} -> {output}")
 
 

@@ -93,3 +93,17 @@ def test_help_explains_the_options():
     assert run.returncode == 0
     for option in ("--output", "--raster", "--model", "--tile-size", "--overlap", "--threshold", "--bands", "--overwrite"):
         assert option in run.stdout
+
+
+def test_export_a_half_precision_copy(tmp_path):
+    from geoseg.models import io, registry
+
+    run = geoseg("export", "eunet-buildings", "-o", tmp_path / "half.safetensors", "--half")
+    assert run.returncode == 0, run.stderr
+    state, card = io.load_state(tmp_path / "half.safetensors")
+    shipped = registry.shipped_weights("eunet-buildings")
+    assert card == io.read_card(shipped)
+    assert state["classifier.weight"].dtype.itemsize == 2
+    assert (tmp_path / "half.safetensors").stat().st_size < 0.6 * shipped.stat().st_size
+    refused = geoseg("export", "eunet-buildings", "-o", tmp_path / "m.onnx", "--half")
+    assert refused.returncode == 2 and "--half goes with a .safetensors output" in refused.stderr

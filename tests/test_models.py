@@ -47,6 +47,21 @@ def test_save_and_load_round_trip_is_bit_exact(tmp_path):
     assert loaded_card == card
 
 
+def test_half_precision_files_load_into_fp32_networks(tmp_path):
+    card = registry.preset_card("eunet-buildings")
+    model = registry.build(card)
+    path = tmp_path / "m.safetensors"
+    io.save(model, card, path, dtype=torch.float16)
+    state, _ = io.load_state(path)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    again = registry.build(card, state)
+    assert all(p.dtype == torch.float32 for p in again.parameters())
+    for name, value in model.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(again.state_dict()[name], value, rtol=1e-3, atol=1e-4), name
+    assert path.stat().st_size < 0.6 * sum(v.numel() * 4 for v in model.state_dict().values())
+
+
 def test_a_random_file_is_not_a_model(tmp_path):
     path = tmp_path / "junk.safetensors"
     path.write_bytes(b"\x00\x01not a model at all" * 10)

@@ -16,9 +16,14 @@ from geoseg.models.card import ModelCard
 CARD_KEY = "geoseg.card"
 
 
-def save(model: SegmentationNet, card: ModelCard, path: str | Path, overwrite: bool = True) -> None:
-    """Write ``model``'s weights and ``card`` to a safetensors file, atomically."""
+def save(model: SegmentationNet, card: ModelCard, path: str | Path, overwrite: bool = True,
+         dtype: torch.dtype | None = None) -> None:
+    """Write ``model``'s weights and ``card`` to a safetensors file, atomically; floating-point
+    tensors in ``dtype`` if given (fp16 halves a shipped file; loading brings them back to
+    the network's fp32)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     with atomic_output(path, overwrite=overwrite) as tmp:
         save_file(tensors, str(tmp), metadata={CARD_KEY: card.to_json(), "format": "pt"})
 
