@@ -191,6 +191,10 @@ def load_predictor(model: str | Path | None = None, device: str = "auto", backen
     load it from geoseg's cache in about a second). ``tta`` averages each tile over its flips
     (:class:`FlipAverage`; four times the work)."""
     predictor = _load_predictor(model, device, backend, precision, compile, batch_size)
+    if not predictor.card.trained:
+        config = f"configs/{predictor.card.name}.yaml"
+        raise GeosegError(f"{predictor.card.name} has no trained weights, so its predictions would be noise; "
+                          f"train it first (geoseg train {config}) or pick a model that has them (geoseg models)")
     if tta:
         predictor.backend = FlipAverage(predictor.backend)
         predictor.device += ", flip TTA"

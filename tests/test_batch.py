@@ -145,7 +145,7 @@ def test_killed_run_resumes_and_finishes(tmp_path):
     for i in range(6):
         write_scene(folder / f"s{i}.tif", rng.integers(0, 255, (3, 640, 640), dtype=np.uint8))
     out, log = tmp_path / "out", tmp_path / "log.jsonl"
-    args = geoseg_batch(folder, "-o", out, "--model", "enet-buildings", "--log", log, "--tile-size", "256")
+    args = geoseg_batch(folder, "-o", out, "--model", "eunet-buildings", "--log", log, "--tile-size", "256")
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not (log.exists() and log.read_text().count("\n") >= 2) and time.monotonic() < deadline:

@@ -98,7 +98,7 @@ def test_a_broken_onnx_file_is_refused(tmp_path):
 
 def test_export_command_writes_a_model_predict_can_run(tmp_path):
     out = tmp_path / "m.onnx"
-    run = subprocess.run([sys.executable, "-m", "geoseg", "export", "enet-buildings", "-o", out],
+    run = subprocess.run([sys.executable, "-m", "geoseg", "export", "eunet-buildings", "-o", out],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    assert load_predictor(out).card.architecture == "enet"
+    assert load_predictor(out).card.architecture == "eunet"

@@ -34,7 +34,7 @@ def test_running_the_cli_reports_progress_to_the_end(tmp_path):
     scene = write_scene(tmp_path / "s.tif", rectangles_scene(300, 300, [(10, 10, 50, 50)]))
     seen = []
     code, error = runner.run([sys.executable, "-m", "geoseg", "predict", str(scene), "-o", str(tmp_path / "b.gpkg"),
-                              "--progress", "json", "--tile-size", "128", "--model", "enet-buildings"],
+                              "--progress", "json", "--tile-size", "128", "--model", "eunet-buildings"],
                              seen.append, lambda: False)
     assert (code, error) == (0, None)
     assert seen == sorted(seen) and seen[-1] == 100.0 and len(seen) > 3

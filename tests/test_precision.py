@@ -44,13 +44,13 @@ def test_bf16_keeps_pixel_iou_against_the_truth_within_half_a_point(tmp_path):
 
 def test_unsupported_precision_is_refused_in_one_line():
     with pytest.raises(GeosegError, match="not supported on cpu"):
-        inference.load_predictor("enet-buildings", "cpu", precision="fp16")
+        inference.load_predictor("eunet-buildings", "cpu", precision="fp16")
 
 
 def test_auto_precision_falls_back_to_fp32_without_bf16_units(monkeypatch):
     monkeypatch.setattr(inference, "_cpu_flags", lambda: {"avx2"})
     assert inference.default_precision(torch.device("cpu")) == "fp32"
-    assert inference.load_predictor("enet-buildings", "cpu").device == "cpu"
+    assert inference.load_predictor("eunet-buildings", "cpu").device == "cpu"
     monkeypatch.setattr(inference, "_cpu_flags", lambda: {"avx512f", "amx_bf16"})
     assert inference.default_precision(torch.device("cpu")) == "bf16"
 
@@ -88,3 +88,8 @@ def test_failed_compile_falls_back_to_the_eager_network(tmp_path, monkeypatch):
     eager = inference.TorchBackend(net, card, torch.device("cpu"), "fp32")(x)
     assert not backend.compiled and np.abs(out - eager).max() < 1e-5
     assert list(tmp_path.iterdir()) == []  # the half-written package is gone
+
+
+def test_an_untrained_model_is_refused_with_the_command_that_trains_it():
+    with pytest.raises(GeosegError, match=r"enet-buildings has no trained weights.*geoseg train configs/enet-buildings.yaml"):
+        inference.load_predictor("enet-buildings", "cpu")

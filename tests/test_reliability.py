@@ -143,6 +143,7 @@ def test_pickled_model_is_never_executed(tmp_path, capsys, scene):
 def test_model_whose_bands_do_not_fit_the_scene(tmp_path, capsys, scene):
     card = registry.preset_card("enet-buildings")
     card.bands = ["red", "green", "blue", "nir"]
+    card.trained = True  # a model file someone trained for four bands
     model = tmp_path / "rgbn.safetensors"
     io.save(registry.build(card), card, model)
     code, err = run_cli(capsys, "predict", scene, "-o", tmp_path / "o.gpkg", "--model", model)
@@ -159,7 +160,7 @@ def test_disk_full_leaves_nothing_behind(tmp_path, scene):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     run = subprocess.run([sys.executable, "-m", "geoseg", "predict", big, "-o", out / "b.gpkg", "--raster", out / "p.tif",
-                          "--model", "enet-buildings"], capture_output=True, text=True, preexec_fn=small_disk, timeout=600)
+                          "--model", "eunet-buildings"], capture_output=True, text=True, preexec_fn=small_disk, timeout=600)
     assert run.returncode == 1
     assert "could not write" in run.stderr.splitlines()[-1] and "Traceback" not in run.stderr
     assert list(out.iterdir()) == []
