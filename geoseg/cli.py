@@ -303,7 +303,7 @@ def train(config, data, init, output, epochs, resume, device):
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model instead of a table.")
 def models(as_json):
-    """List the models: task, classes, size, cost at 512 x 512 and whether weights ship."""
+    """List the models: task, classes, size, cost at 512 x 512, whether weights ship, what each is for."""
     from geoseg.models import registry, stats
 
     rows = []
@@ -315,15 +315,19 @@ def models(as_json):
             "classes": len(card.classes), "parameters": stats.parameters(net),
             "gflops_512": round(stats.gflops(net, 512), 2),
             "weights": registry.shipped_weights(name) is not None,
+            "default": name == registry.DEFAULT_MODEL, "description": preset.description,
         })
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    click.echo(f"{'name':<28} {'task':<11} {'classes':>7} {'params':>10} {'GFLOPs@512':>10}  weights")
+    width = max(len(r["name"]) for r in rows) + 2
+    click.echo(f"{'name':<{width}} {'task':<11} {'classes':>7} {'params':>10} {'GFLOPs@512':>10}  weights  description")
     for r in rows:
-        click.echo(f"{r['name']:<28} {r['task']:<11} {r['classes']:>7} {r['parameters']:>10,} "
-                   f"{r['gflops_512']:>10.2f}  {'yes' if r['weights'] else 'no'}")
+        name = r["name"] + ("*" if r["default"] else "")
+        click.echo(f"{name:<{width}} {r['task']:<11} {r['classes']:>7} {r['parameters']:>10,} "
+                   f"{r['gflops_512']:>10.2f}  {'yes' if r['weights'] else 'no ':<7}  {r['description']}")
+    click.echo("* the default model (--model omitted)")
 
 
 @cli.command()

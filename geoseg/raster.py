@@ -74,7 +74,9 @@ def select_bands(src: rasterio.DatasetReader, card: ModelCard, requested: list[i
     """The scene bands to feed the model, one per model input channel.
 
     A single band is replicated to every channel; a scene with exactly as many image bands as
-    the model takes is used as it is; anything else needs ``--bands``.
+    the model takes is used as it is; from a scene with more, the bands whose colour
+    interpretation names the model's bands (red, green, blue) are taken; anything else needs
+    ``--bands`` (a blue-green-red-NIR scene must never be read as RGB by position).
     """
     want = card.in_channels
     if requested:
@@ -91,8 +93,9 @@ def select_bands(src: rasterio.DatasetReader, card: ModelCard, requested: list[i
         return bands * want
     if len(bands) == want:
         return bands
-    if len(bands) > want and want == 3:
-        return bands[:3]
+    named = {ci.name: i for i, ci in zip(src.indexes, src.colorinterp)}
+    if len(bands) > want and all(b in named for b in card.bands):
+        return [named[b] for b in card.bands]
     raise GeosegError(
         f"{src.name} has {len(bands)} image bands and the model takes {want} ({', '.join(card.bands)}); "
         f"choose them with --bands, e.g. --bands {','.join(str(b) for b in range(1, want + 1))}"

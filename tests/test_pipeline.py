@@ -190,3 +190,23 @@ def test_scaling_by_table_equals_the_arithmetic(dtype):
     assert x.dtype == np.float32 and x.shape == raw.shape
     assert np.abs(x - expected).max() < 1e-5
     assert x[0].min() == pytest.approx(-2.0)  # values below the stretch are clipped
+
+
+def test_a_multispectral_scene_uses_its_labelled_colour_bands(tmp_path, bright_predictor):
+    from rasterio.enums import ColorInterp
+
+    data = np.full((4, 300, 300), 40, dtype=np.uint8)
+    data[2, 20:60, 20:60] = 200  # bright in red only: band 3 of a blue, green, red, NIR scene
+    data[3, 200:240, 200:240] = 200  # bright in NIR only
+    scene = write_scene(tmp_path / "bgrn.tif", data)
+    with rasterio.open(scene, "r+") as dst:
+        dst.colorinterp = [ColorInterp.blue, ColorInterp.green, ColorInterp.red, ColorInterp.undefined]
+    predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor, **TILES)
+    (building,) = _read(tmp_path / "a.gpkg").geometry  # the red square; the NIR one is not read
+    assert building.area == 1600.0 and building.bounds[0] == ORIGIN[0] + 20
+
+
+def test_a_scene_of_unnamed_bands_needs_bands(tmp_path, bright_predictor):
+    scene = write_scene(tmp_path / "four.tif", np.full((4, 64, 64), 40, dtype=np.uint8), photometric="MINISBLACK")
+    with pytest.raises(GeosegError, match="has 4 image bands and the model takes 3.*--bands"):
+        predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor, **TILES)

@@ -51,7 +51,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "eunet-buildings": Preset("eunet", "buildings", "E-UNet, binary building masks (default)"),
+    "eunet-buildings": Preset("eunet", "buildings", "E-UNet, binary building masks"),
     "enet-buildings": Preset("enet", "buildings", "ENet, binary building masks"),
     "unet-mobilenetv2-buildings": Preset("unet-mobilenetv2", "buildings", "smp U-Net on MobileNetV2, buildings"),
     "eunet-mobilenetv2-buildings": Preset("eunet-mobilenetv2", "buildings",
