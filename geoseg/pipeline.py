@@ -71,7 +71,16 @@ def predict(
     final name unless every output is complete.
 
     ``gsd`` (``auto``, ``native`` or metres, see :func:`geoseg.resample.target_gsd`) picks the
-    pixel size the model sees; the probability raster is written on that grid."""
+    pixel size the model sees; the probability raster is written on that grid. A ready
+    ``predictor`` replaces ``model``, ``device``, ``backend``, ``precision``, ``compile`` and
+    ``tta``, which must then be left as they are."""
+    if predictor is not None:
+        given = {name: value for name, value, default in (
+            ("model", model, None), ("device", device, "auto"), ("backend", backend, "auto"),
+            ("precision", precision, "auto"), ("compile", compile, "auto"), ("tta", tta, False)) if value != default}
+        if given:
+            raise GeosegError(f"predict() takes a predictor or {', '.join(given)}, not both: the predictor "
+                              "already fixes the model and how it runs")
     started = time.perf_counter()
     watch = Stopwatch()
     scene = Path(scene)

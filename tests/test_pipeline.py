@@ -210,3 +210,10 @@ def test_a_scene_of_unnamed_bands_needs_bands(tmp_path, bright_predictor):
     scene = write_scene(tmp_path / "four.tif", np.full((4, 64, 64), 40, dtype=np.uint8), photometric="MINISBLACK")
     with pytest.raises(GeosegError, match="has 4 image bands and the model takes 3.*--bands"):
         predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor, **TILES)
+
+
+def test_a_predictor_and_model_settings_are_exclusive(tmp_path, bright_predictor):
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(64, 64, []))
+    with pytest.raises(GeosegError, match="takes a predictor or model, precision, not both"):
+        predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor, model="eunet-buildings", precision="fp32")
+    assert not (tmp_path / "a.gpkg").exists()
