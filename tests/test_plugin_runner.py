@@ -23,11 +23,33 @@ def test_the_error_line_is_found_without_its_prefix():
     assert runner.error_of(["Killed"]) == "Killed"
 
 
-def test_commands_are_argument_lists_with_nothing_for_a_shell():
-    args = runner.predict_command("/bin/geoseg", "a b;rm -rf ~.tif", "out.gpkg", threshold=0.4, regularize=True,
-                                  separate=True, native_pixels=True)
-    assert args == ["/bin/geoseg", "predict", "a b;rm -rf ~.tif", "-o", "out.gpkg", "--overwrite", "--progress",
-                    "json", "--device", "auto", "--threshold", "0.4", "--regularize", "--separate", "--gsd", "native"]
+def parsed(args: list[str]) -> tuple[str, dict]:
+    """The subcommand and its parameters, as the geoseg CLI's own parser reads ``args``."""
+    from geoseg.cli import cli
+
+    assert args[0] == "/bin/geoseg"
+    command = cli.get_command(None, args[1])
+    return args[1], command.make_context(args[1], list(args[2:])).params
+
+
+def test_commands_are_argument_lists_the_cli_reads_as_meant():
+    args = runner.predict_command("/bin/geoseg", "a b;rm -rf ~.tif", "out.gpkg", raster="p.tif", model="m.onnx",
+                                  threshold=0.4, regularize=True, separate=True, native_pixels=True)
+    name, params = parsed(args)
+    assert name == "predict" and params["scene"] == "a b;rm -rf ~.tif"  # one argument: nothing for a shell
+    assert (params["output"], params["raster"], params["model"], params["threshold"]) == ("out.gpkg", "p.tif", "m.onnx", 0.4)
+    assert params["regularize"] and params["separate"] and params["gsd"] == "native" and params["overwrite"]
+    assert params["progress_mode"] == "json" and params["device"] == "auto"
+    _, plain = parsed(runner.predict_command("/bin/geoseg", "s.tif", "o.gpkg"))
+    assert plain["threshold"] is None and not plain["separate"] and plain["gsd"] == "auto"
+
+
+def test_batch_commands_are_read_as_meant():
+    args = runner.batch_command("/bin/geoseg", "in", "out", pattern="*.jp2", recursive=True, merge="all.gpkg",
+                                model="eunet-buildings")
+    name, params = parsed(args)
+    assert name == "batch" and (params["input_dir"], params["output_dir"], params["pattern"]) == ("in", "out", "*.jp2")
+    assert params["recursive"] and params["merge"] == "all.gpkg" and params["model"] == "eunet-buildings"
 
 
 def test_running_the_cli_reports_progress_to_the_end(tmp_path):
