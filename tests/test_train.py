@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import ORIGIN, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
-from geoseg.models import io
+from geoseg.models import io, registry
 from geoseg.models.registry import preset_card
 from geoseg.train.config import load_config
 from geoseg.train.data import Sample, WindowSampler, WindowSettings, draw_weights
@@ -64,7 +64,8 @@ def test_training_writes_the_best_model_with_its_card_and_resumes(tmp_path):
     assert result["epochs"] == 2
     state, card = io.load_state(out)
     assert card.trained and card.training_data == "synthetic" and card.metrics["split"] == "val"
-    assert 0 <= card.metrics["iou"] <= 1
+    val = read_dataset(root, "val")
+    assert card.metrics["iou"] == pytest.approx(evaluate_samples(registry.load(out)[0], val, card)["iou"], abs=1e-4)
     assert (out.parent / "training_curves.png").stat().st_size > 1000
     class Stop(Exception):
         pass
@@ -80,6 +81,19 @@ def test_training_writes_the_best_model_with_its_card_and_resumes(tmp_path):
     assert resumed["epochs"] == 2  # the first epoch from the checkpoint, the second run now
     with pytest.raises(GeosegError, match="resume without --epochs"):
         train(config, interrupted, resume=interrupted.with_suffix(".ckpt"), epochs=5, log=lambda line: None)
+
+
+def test_validation_iou_rises_on_a_learnable_toy_set(tmp_path):
+    root = pair_folder(tmp_path / "d", n=6)
+    config = load_config(config_file(tmp_path, "eunet-buildings", [root], epochs=3, steps_per_epoch=8, batch_size=4,
+                                     lr=3e-3, precision="auto"))
+    out = tmp_path / "m.safetensors"
+    train(config, out, log=lambda line: None)
+    torch.manual_seed(0)
+    untrained = evaluate_samples(registry.build(preset_card("eunet-buildings")), read_dataset(root, "val"),
+                                 preset_card("eunet-buildings"))["iou"]
+    _, card = registry.load(out)
+    assert card.metrics["iou"] > untrained + 0.2, (untrained, card.metrics["iou"])
 
 
 def test_scenes_with_footprints_are_rasterised_on_the_fly(tmp_path):
