@@ -104,3 +104,19 @@ def test_encoder_weights_need_an_encoder(tmp_path):
     config = load_config(config_file(tmp_path, "eunet-buildings", [root], encoder_weights="x.safetensors"))
     with pytest.raises(GeosegError, match="has no ImageNet encoder"):
         train(config, tmp_path / "m.safetensors", log=lambda line: None)
+
+
+def test_geoseg_mobilenetv2_answers_as_smp_does():
+    import segmentation_models_pytorch as smp
+
+    from geoseg.models.mobilenetv2 import MobileNetV2Encoder
+
+    torch.manual_seed(0)
+    theirs = smp.encoders.get_encoder("mobilenet_v2", in_channels=3, depth=5, weights=None).eval()
+    mine = MobileNetV2Encoder(3).eval()
+    mine.load_state_dict(theirs.state_dict())  # the same layout, key for key
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        for a, b in zip(theirs(x), mine(x)):
+            assert torch.equal(a, b)
+    assert mine.out_channels == tuple(theirs.out_channels)

@@ -33,10 +33,16 @@ ENCODERS: dict[str, Encoder] = {
     "efficientnet-lite0": Encoder("timm-tf_efficientnet_lite0", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5),
                                   "Google EfficientNet-Lite0 (timm tf_efficientnet_lite0)"),
 }
+CLASSIFIER = "classifier."  # the ImageNet head of a classification checkpoint, which an encoder lacks
 
 
 def build_encoder(name: str, in_channels: int) -> nn.Module:
-    """smp's encoder ``name`` (a key of :data:`ENCODERS`) with random weights."""
+    """The encoder ``name`` (a key of :data:`ENCODERS`) with random weights: geoseg's own
+    MobileNetV2 (same layout as torchvision's and smp's), smp's encoder for the others."""
+    if name == "mobilenetv2":
+        from geoseg.models.mobilenetv2 import MobileNetV2Encoder
+
+        return MobileNetV2Encoder(in_channels)
     import segmentation_models_pytorch as smp  # imports timm: only when asked for
 
     return smp.encoders.get_encoder(ENCODERS[name].smp_name, in_channels=in_channels, depth=5, weights=None)
@@ -86,6 +92,7 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise GeosegError(f"encoder weights {path} are not a readable safetensors file ({exc})") from None
+    state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER)}
     key = first_conv_key(encoder)
     in_channels = encoder.state_dict()[key].shape[1]
     if key in state:
