@@ -49,11 +49,15 @@ def validation_images() -> list[dict]:
             for r in csv.DictReader(f):
                 if r["split"] != "val":
                     continue
-                image = DATA / folder / (r.get("image") or f"images/{r['name']}.png")
-                mask = DATA / folder / (r.get("mask") or f"masks/{r['name']}.png")
+                image = DATA / folder / r["image"] if r.get("image") else _find(DATA / folder / "images", r["name"])
+                mask = DATA / folder / r["mask"] if r.get("mask") else _find(DATA / folder / "masks", r["name"])
                 rows.append({"name": r["name"], "place": r.get("parent") or r["source"], "image": image,
                              "mask": mask, "gsd": float(r.get("gsd_m") or 0.5)})
     return rows
+
+
+def _find(folder: Path, name: str) -> Path:
+    return next(p for p in sorted(folder.glob(f"{name}.*")) if p.suffix.lower() in (".tif", ".png", ".jpg"))
 
 
 def as_geotiff(row: dict, folder: Path) -> tuple[Path, np.ndarray]:
