@@ -51,17 +51,18 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "eunet-buildings": Preset("eunet", "buildings", "E-UNet, binary building masks"),
+    "eunet-buildings": Preset("eunet", "buildings", "E-UNet from scratch (0.25 M parameters): fastest, least accurate"),
     "enet-buildings": Preset("enet", "buildings", "ENet, binary building masks"),
     "unet-mobilenetv2-buildings": Preset("unet-mobilenetv2", "buildings", "smp U-Net on MobileNetV2, buildings"),
     "eunet-mobilenetv2-buildings": Preset("eunet-mobilenetv2", "buildings",
-                                          "E-UNet decoder on MobileNetV2, buildings"),
+                                          "E-UNet decoder on an ImageNet MobileNetV2, with a separation output: "
+                                          "the default, accurate and about 3 MP/s on 2 cores"),
     "eunet-efficientnet-lite0-buildings": Preset("eunet-efficientnet-lite0", "buildings",
                                                  "E-UNet decoder on EfficientNet-Lite0, buildings"),
     "enet-camvid": Preset("enet", "camvid", "ENet, CamVid 11 classes + void"),
     "enet-cityscapes": Preset("enet", "cityscapes", "ENet, Cityscapes 19 train IDs"),
 }
-DEFAULT_MODEL = "eunet-buildings"
+DEFAULT_MODEL = "eunet-mobilenetv2-buildings"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
