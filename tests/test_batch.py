@@ -33,7 +33,7 @@ OPTIONS = {"tile_size": 128, "overlap": 32}
 @pytest.fixture(autouse=True)
 def bright_model(monkeypatch):
     """Batch jobs in this process use the stand-in model that calls bright pixels buildings."""
-    monkeypatch.setattr(batch, "_PREDICTORS", {(None, "auto", "auto", "auto", False, 4): predictor_for(BrightNet())})
+    monkeypatch.setattr(batch, "_PREDICTORS", {(None, "auto", "auto", "auto", False, 4, False): predictor_for(BrightNet())})
 
 
 def make_mosaic(folder, boxes=MOSAIC_BOXES):
