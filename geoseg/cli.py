@@ -308,8 +308,9 @@ def models(as_json):
 
     rows = []
     for name, preset in registry.PRESETS.items():
-        card = registry.preset_card(name)
-        net = registry.build(card)
+        # a shipped model as it ships (its card may add outputs); the others as they would be built
+        net, card = registry.load(name) if registry.shipped_weights(name) else (None, registry.preset_card(name))
+        net = net or registry.build(card)
         rows.append({
             "name": name, "architecture": preset.architecture, "task": card.task,
             "classes": len(card.classes), "parameters": stats.parameters(net),

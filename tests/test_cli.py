@@ -108,3 +108,13 @@ def test_export_a_half_precision_copy(tmp_path):
     assert (tmp_path / "half.safetensors").stat().st_size < 0.6 * shipped.stat().st_size
     refused = geoseg("export", "eunet-buildings", "-o", tmp_path / "m.onnx", "--half")
     assert refused.returncode == 2 and "--half goes with a .safetensors output" in refused.stderr
+
+
+def test_models_lists_the_default_with_its_weights():
+    run = geoseg("models", "--json")
+    assert run.returncode == 0, run.stderr
+    rows = {r["name"]: r for r in map(json.loads, run.stdout.splitlines())}
+    default = rows[DEFAULT_MODEL]
+    assert default["default"] and default["weights"] and sum(r["default"] for r in rows.values()) == 1
+    assert default["parameters"] == 2_533_098  # as shipped: with its separation output
+    assert not rows["enet-buildings"]["weights"] and rows["enet-camvid"]["classes"] == 12
