@@ -210,6 +210,11 @@ def draw_weights(samples: list[Sample], source_exponent: float = 1.0, gsd_m: flo
     return weights / weights.sum()
 
 
+def card_normalisation(card) -> tuple[np.ndarray, np.ndarray]:
+    """A model card's mean and std as float32 arrays, one value per band."""
+    return np.asarray(card.mean, dtype=np.float32), np.asarray(card.std, dtype=np.float32)
+
+
 def model_input(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
     """Stretched uint8 ``(n, h, w, 3)`` windows as a model's normalised ``(n, 3, h, w)`` float32 input."""
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)

@@ -12,7 +12,7 @@ import torch
 from geoseg.errors import GeosegError
 from geoseg.models import registry
 from geoseg.models.card import ModelCard
-from geoseg.train.data import model_input
+from geoseg.train.data import card_normalisation, model_input
 from geoseg.train.step import autocast
 
 
@@ -30,8 +30,7 @@ class Teacher:
         self.card = card
         self.device = torch.device(device)
         self.precision = precision
-        self.mean = np.asarray(card.mean, dtype=np.float32)
-        self.std = np.asarray(card.std, dtype=np.float32)
+        self.mean, self.std = card_normalisation(card)
 
     def __call__(self, images: np.ndarray) -> torch.Tensor:
         """``(n, h, w, 3)`` uint8 windows -> ``(n, 1, h, w)`` float32 building probabilities."""

@@ -25,7 +25,7 @@ from geoseg.models.encoders import ENCODERS, load_encoder_weights
 from geoseg.models.heads import building_probability
 from geoseg.resample import zoom
 from geoseg.train.config import TrainConfig
-from geoseg.train.data import Sample, WindowSampler, WindowSettings, model_input, normalise
+from geoseg.train.data import Sample, WindowSampler, WindowSettings, card_normalisation, model_input, normalise
 from geoseg.train.distill import Teacher
 from geoseg.train.layouts import read_dataset, unlabelled_images
 from geoseg.train.losses import Targets
@@ -85,8 +85,7 @@ def choose_threshold(model: torch.nn.Module, samples: list[Sample], card: ModelC
 def binary_probabilities(model: torch.nn.Module, samples: list[Sample], card: ModelCard, gsd_m: float | None,
                          precision: str):
     """``(place, probability, truth, valid)`` for each sample, as :func:`evaluate_samples` sees it."""
-    mean = np.asarray(card.mean, dtype=np.float32)
-    std = np.asarray(card.std, dtype=np.float32)
+    mean, std = card_normalisation(card)
     model.eval()
     with torch.inference_mode(), autocast(model_device(model), precision):
         for s in samples:
@@ -97,8 +96,7 @@ def binary_probabilities(model: torch.nn.Module, samples: list[Sample], card: Mo
 
 
 def multiclass_scores(model: torch.nn.Module, samples: list[Sample], card: ModelCard, precision: str) -> dict[str, float]:
-    mean = np.asarray(card.mean, dtype=np.float32)
-    std = np.asarray(card.std, dtype=np.float32)
+    mean, std = card_normalisation(card)
     classes = card.num_outputs
     confusion = np.zeros((classes, classes), dtype=np.int64)
     device = model_device(model)
@@ -242,8 +240,7 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
     if teacher is not None:
         card.training_data += f"; distilled from {teacher.card.name} ({Path(config.teacher).name})"
     key = config.select if card.num_outputs == 1 else "miou"
-    mean = np.asarray(card.mean, dtype=np.float32)
-    std = np.asarray(card.std, dtype=np.float32)
+    mean, std = card_normalisation(card)
     for epoch in range(start_epoch, total_epochs):
         started = time.perf_counter()
         losses = []
