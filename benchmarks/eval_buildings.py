@@ -35,11 +35,11 @@ from geoseg.inference import load_predictor
 from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.pipeline import predict
 from geoseg.train.data import read_gray, read_image
-from geoseg.vectorize import Shaping
+from geoseg.options import PredictOptions
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-VARIANTS = {"raw": Shaping(), "regularized": Shaping(regularize=True), "separated": Shaping(separate=True),
-            "separated+reg": Shaping(separate=True, regularize=True)}
+VARIANTS = {"raw": {"separate": False}, "regularized": {"separate": False, "regularize": True},
+            "separated": {"separate": True}, "separated+reg": {"separate": True, "regularize": True}}
 
 
 def validation_images() -> list[dict]:
@@ -73,7 +73,7 @@ def as_geotiff(row: dict, folder: Path) -> tuple[Path, np.ndarray]:
     return path, truth
 
 
-def place_scores(predictor, variants: dict[str, Shaping], gsd: str = "auto", tile_size: int | None = None) -> list[dict]:
+def place_scores(predictor, variants: dict[str, dict], gsd: str = "auto", tile_size: int | None = None) -> list[dict]:
     """Scores of ``predictor`` through ``predict`` for each shaping variant: one row per place,
     one over all images and one with the mean over places."""
     counts = {v: defaultdict(lambda: (PixelCounts(), ObjectCounts())) for v in variants}
@@ -86,7 +86,7 @@ def place_scores(predictor, variants: dict[str, Shaping], gsd: str = "auto", til
                 valid = src.dataset_mask() > 0
             for variant, shaping in variants.items():
                 out = tmp / f"{row['name']}-{variant}.gpkg"
-                predict(scene, out, predictor=predictor, shaping=shaping, tile_size=tile_size, gsd=gsd, overwrite=True)
+                predict(scene, out, PredictOptions(tile_size=tile_size, gsd=gsd, **shaping), predictor=predictor, overwrite=True)
                 pred = burn_footprints(out, grid) & valid
                 for key in (row["place"], "all"):
                     pixels, objects = counts[variant][key]

@@ -4,16 +4,48 @@ overlapping runs, one bad file never stopping the rest; on local processes or a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from geoseg.batch_state import BatchState, Busy, Fingerprint, FolderLock
 from geoseg.errors import GeosegError
+from geoseg.options import ENGINE, PredictOptions
+from geoseg.vector_io import FORMATS
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a batch writes per input, beside the polygons in ``vector_format``: the probability
+    raster and a preview, named from patterns with ``{stem}`` (the input's name without its
+    extension). ``overwrite`` replaces files this batch did not write."""
+
+    vector_format: str = "gpkg"
+    raster: str | None = None  # e.g. "{stem}_prob.tif"
+    preview: str | None = None  # e.g. "{stem}.png"
+    creation_options: dict = field(default_factory=dict)
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.vector_format not in FORMATS:
+            raise GeosegError(f"--format {self.vector_format}: use one of {', '.join(FORMATS)}")
+        for option, pattern in (("--raster", self.raster), ("--preview", self.preview)):
+            if pattern is not None and (Path(pattern).name != pattern or "{stem}" not in pattern):
+                raise GeosegError(f"{option} {pattern!r} must be a file name with {{stem}} in it, e.g. '{{stem}}_prob.tif'")
+
+    def digest(self) -> str:
+        """What the outputs are, for the batch state: asking for another output means redo."""
+        return json.dumps(asdict(self) | {"overwrite": None}, sort_keys=True)
+
+    def paths(self, relative: Path, output_dir: Path) -> dict[str, Path | None]:
+        """The output, raster and preview of ``relative`` under ``output_dir``."""
+        named = {"output": output_for(relative.with_suffix(FORMATS[self.vector_format]), output_dir)}
+        for kind, pattern in (("raster", self.raster), ("preview", self.preview)):
+            named[kind] = output_for(relative.with_name(pattern.format(stem=relative.stem)), output_dir) if pattern else None
+        return named
 
 
 @dataclass(frozen=True)
@@ -22,9 +54,9 @@ class Job:
 
     input: str
     relative: str
-    output: str
-    raster: str | None
-    options: dict = field(default_factory=dict)  # keyword arguments of geoseg.pipeline.predict
+    paths: dict  # output, raster, preview (str or None)
+    options: PredictOptions
+    outputs: Outputs
 
 
 @dataclass
@@ -45,23 +77,16 @@ def find_inputs(input_dir: Path, pattern: str, recursive: bool) -> list[Path]:
     return sorted(p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(input_dir).parts))
 
 
-def output_for(relative: Path, output_dir: Path, suffix: str) -> Path:
-    """Where ``relative``'s output goes, refusing anything that would land outside ``output_dir``
-    (``..`` in names, or a symlinked folder or file in the output tree)."""
+def output_for(relative: Path, output_dir: Path) -> Path:
+    """Where the file ``relative`` goes under ``output_dir``, refusing anything that would land
+    outside it (``..`` in names, or a symlinked folder or file in the output tree)."""
     root = output_dir.resolve()
-    target = output_dir / relative.with_suffix(suffix)
+    target = output_dir / relative
     if ".." in relative.parts or not target.parent.resolve().is_relative_to(root):
         raise GeosegError(f"the output for {relative} would fall outside {output_dir}")
     if target.is_symlink():
         raise GeosegError(f"{target} is a symbolic link; geoseg will not write through it")
     return target
-
-
-def settings_digest(model_digest: str, options: dict) -> str:
-    """The model and every setting that changes an output: a change means redo."""
-    keyed = {k: v for k, v in options.items() if k not in ("device", "batch_size", "overwrite", "compile")}
-    text = json.dumps({"model": model_digest, **keyed}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def remove_leftovers(output_dir: Path) -> None:
@@ -82,18 +107,17 @@ def run_job(job: Job) -> Result:
     from geoseg.pipeline import predict
 
     started = time.perf_counter()
-    options = dict(job.options)
     # one predictor per worker for the whole folder, so compiling (unless --compile no) pays off
-    key = (options.get("model"), options.get("device", "auto"), options.get("backend", "auto"),
-           options.get("precision", "auto"), options.get("compile", "auto") == "yes", options.get("batch_size", 4),
-           options.get("tta", False))
+    engine = job.options.engine() | {"compile": job.options.compile == "yes"}
+    key = tuple(engine.values())
     try:
         if key not in _PREDICTORS:
-            _PREDICTORS[key] = load_predictor(*key)
-        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-        for name in ("model", "device", "backend", "precision", "compile", "tta"):
-            options.pop(name, None)
-        summary = predict(job.input, job.output, raster=job.raster, predictor=_PREDICTORS[key], overwrite=True, **options)
+            _PREDICTORS[key] = load_predictor(**engine)
+        Path(job.paths["output"]).parent.mkdir(parents=True, exist_ok=True)
+        options = replace(job.options, **{name: getattr(PredictOptions(), name) for name in ENGINE})
+        summary = predict(job.input, job.paths["output"], options, raster=job.paths["raster"],
+                          preview=job.paths["preview"], overwrite=True,
+                          creation_options=job.outputs.creation_options, predictor=_PREDICTORS[key])
     except GeosegError as exc:
         return Result(job.relative, "failed", str(exc), time.perf_counter() - started)
     except Exception as exc:  # a bad file must not stop the batch; record what happened
@@ -145,45 +169,49 @@ def run_dask(jobs: list[Job], address: str) -> Iterator[Result]:
 Report = Callable[[Result], None]
 
 
-def run_batch(input_dir: Path, output_dir: Path, *, pattern: str = "*.tif", recursive: bool = False,
-              workers: int = 1, dask_scheduler: str | None = None, raster: bool = False,
-              merge: Path | None = None, wait: bool = False, options: dict | None = None,
-              on_start: Callable[[int], None] = lambda n: None, on_result: Report = lambda r: None) -> dict:
+def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = PredictOptions(),
+              outputs: Outputs = Outputs(), *, pattern: str = "*.tif", recursive: bool = False, workers: int = 1,
+              dask_scheduler: str | None = None, merge: Path | None = None, wait: bool = False,
+              on_wait: Callable[[str], None] = lambda pid: None, on_start: Callable[[int], None] = lambda n: None,
+              on_result: Report = lambda r: None) -> dict:
     """Process every new or changed input; return the summary. Raises :class:`Busy` if another
-    run holds ``output_dir``."""
+    run holds ``output_dir`` (with ``wait``, calls ``on_wait(pid)`` and waits for it)."""
     from geoseg.models.registry import fingerprint
 
-    options = dict(options or {})
     output_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with FolderLock(output_dir, wait=wait):
+    with FolderLock(output_dir, wait=wait, on_wait=on_wait):
         remove_leftovers(output_dir)
         state = BatchState(output_dir)
         try:
-            digest = settings_digest(fingerprint(options.get("model")), options)
+            digest = options.digest(fingerprint(options.model) + outputs.digest())  # outputs asked for count too
             inputs = find_inputs(input_dir, pattern, recursive)
             jobs, prints, counts = [], {}, {"done": 0, "skipped": 0, "failed": 0}
             for path in inputs:
                 relative = path.relative_to(input_dir)
                 prints[str(relative)] = Fingerprint.of(path, digest)
                 try:
-                    target = output_for(relative, output_dir, ".gpkg")
-                    prob = output_for(relative.with_name(relative.stem + "_prob"), output_dir, ".tif") if raster else None
+                    paths = outputs.paths(relative, output_dir)
+                    if state.is_done(str(relative), prints[str(relative)]) and paths["output"].exists():
+                        counts["skipped"] += 1
+                        continue
+                    if not outputs.overwrite and not state.wrote(str(relative)):
+                        for target in filter(None, paths.values()):
+                            if target.exists():
+                                raise GeosegError(f"{target} exists and was not written by this batch; "
+                                                  "use --overwrite to replace it")
                 except GeosegError as exc:
                     state.record(str(relative), prints[str(relative)], "failed", str(exc))
                     counts["failed"] += 1
                     on_result(Result(str(relative), "failed", str(exc)))
                     continue
-                if state.is_done(str(relative), prints[str(relative)]) and target.exists():
-                    counts["skipped"] += 1
-                    continue
-                jobs.append(Job(str(path), str(relative), str(target), str(prob) if prob else None, dict(options)))
-            if options.get("compile", "auto") == "auto":
+                named = {kind: str(p) if p else None for kind, p in paths.items()}
+                jobs.append(Job(str(path), str(relative), named, options, outputs))
+            if options.compile == "auto":
                 from geoseg.pipeline import wants_compile
 
                 mode = "yes" if wants_compile("auto", sum(_megapixels(Path(job.input)) for job in jobs)) else "no"
-                for job in jobs:
-                    job.options["compile"] = mode
+                jobs = [replace(job, options=replace(job.options, compile=mode)) for job in jobs]
             on_start(len(jobs))
             megapixels = 0.0
             results = run_dask(jobs, dask_scheduler) if dask_scheduler else run_local(jobs, workers)
@@ -195,7 +223,7 @@ def run_batch(input_dir: Path, output_dir: Path, *, pattern: str = "*.tif", recu
                 on_result(result)
             merged = None
             if merge is not None:
-                merged = _merge(state, output_dir, input_dir, merge)
+                merged = _merge(state, output_dir, input_dir, merge, outputs)
         finally:
             state.close()
     seconds = time.perf_counter() - started
@@ -215,7 +243,7 @@ def _megapixels(path: Path) -> float:
         return 0.0
 
 
-def _merge(state: BatchState, output_dir: Path, input_dir: Path, merge: Path) -> int:
+def _merge(state: BatchState, output_dir: Path, input_dir: Path, merge: Path, outputs: Outputs) -> int:
     """Write every done output of the folder into ``merge``, joining buildings across tile borders."""
     import rasterio
 
@@ -226,11 +254,12 @@ def _merge(state: BatchState, output_dir: Path, input_dir: Path, merge: Path) ->
         raise GeosegError("nothing to merge: no input has been processed")
     with rasterio.open(input_dir / done[0]) as src:
         tolerance = abs(src.transform.a) / 2
-    return write_merged([output_dir / Path(p).with_suffix(".gpkg") for p in done], merge, tolerance, overwrite=True)
+    suffix = FORMATS[outputs.vector_format]
+    return write_merged([output_dir / Path(p).with_suffix(suffix) for p in done], merge, tolerance, overwrite=True)
 
 
 def result_line(result: Result) -> str:
     return json.dumps(asdict(result))
 
 
-__all__ = ["Busy", "Job", "Result", "run_batch", "run_job"]
+__all__ = ["Busy", "Job", "Outputs", "Result", "run_batch", "run_job"]

@@ -14,16 +14,17 @@ import click
 
 from geoseg import __version__
 from geoseg.errors import GeosegError
+from geoseg.vector_io import FORMATS as VECTOR_FORMATS
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
 
-def _bands(ctx, param, value: str | None) -> list[int] | None:
+def _bands(ctx, param, value: str | None) -> tuple[int, ...] | None:
     if not value:
         return None
     try:
-        bands = [int(v) for v in value.split(",")]
+        bands = tuple(int(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter("give 1-based band numbers separated by commas, e.g. 1,2,3") from None
     if any(b < 1 for b in bands):
@@ -51,57 +52,84 @@ def _creation_options(ctx, param, values: tuple[str, ...]) -> dict:
     return options
 
 
+def _bbox(ctx, param, value: str | None) -> tuple[float, float, float, float] | None:
+    if not value:
+        return None
+    try:
+        box = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise click.BadParameter("give minx,miny,maxx,maxy, e.g. 500000,4100000,502000,4102000")
+    return box
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """-v and -q go before or after the command name (as with rio); either place counts."""
+    if value:
+        ctx.meta[f"geoseg.{param.name}"] = True
+
+
+def verbosity(command):
+    """The -v/--verbose and -q/--quiet options, on the group and on each command."""
+    command = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_remember,
+                           help="No progress bars, no summary line, no training log.")(command)
+    return click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_remember,
+                        help="Say more (device, model, timings) and show tracebacks.")(command)
+
+
+def said(name: str) -> bool:
+    """Whether -v (``verbose``) or -q (``quiet``) was given, before or after the command."""
+    return bool(click.get_current_context().meta.get(f"geoseg.{name}"))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="geoseg")
-@click.option("-v", "--verbose", is_flag=True, help="Say more (device, model, timings) and show tracebacks.")
-@click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+@verbosity
+def cli() -> None:
     """Extract building footprints from georeferenced aerial and satellite scenes."""
-    ctx.obj = {"verbose": verbose}
 
 
 def inference_options(command):
-    """The options shared by predict and batch: model, engine, tiling and polygon shaping."""
+    """The options shared by predict and batch, one per field of geoseg.options.PredictOptions
+    (same names), then how progress and the summary are shown."""
     options = [
         click.option("-m", "--model", help="Model name (see 'geoseg models') or weights file (.safetensors, .onnx). Default: the shipped building model."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where the model runs; auto prefers a GPU."),
         click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True, help="Inference engine; auto uses ONNX Runtime for .onnx models, PyTorch otherwise."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="Arithmetic of the torch backend; auto: bf16 on CPUs with bf16 units, fp16 on CUDA, else fp32."),
-        click.option("--compile", "compile_mode", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True, help="Run the network compiled ahead of time (AOTInductor; the first compile of a tile size takes about 30 s, later runs load it from the cache in about a second). auto: for scenes (batch: folders) of 50 MP and more."),
-        click.option("--tta", is_flag=True, help="Test-time augmentation: average each tile over its flips (left-right, top-bottom, both); four times the model's work."),
+        click.option("--compile", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True, help="Run the network compiled ahead of time (AOTInductor; the first compile of a tile size takes about 30 s, later runs load it from the cache in about a second). auto: for scenes (batch: folders) of 50 MP and more."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass."),
+        click.option("--tta/--no-tta", default=False, help="Test-time augmentation: average each tile over its flips (left-right, top-bottom, both); four times the model's work."),
         click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's."),
         click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass."),
-        click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Building probability cut. Default: the model card's."),
-        click.option("--gsd", callback=_gsd, default="auto", show_default=True, metavar="auto|native|METRES", help="Pixel size the model sees. auto: the model card's (0.5 m for the shipped model); scenes more than 10 % finer or coarser are resampled on the fly (and run faster when finer). native: the scene's own pixels. Polygons come out in the scene's CRS either way."),
         click.option("--bands", callback=_bands, help="Scene bands to use, 1-based, in the model's order (e.g. 3,2,1); one band is replicated."),
+        click.option("--gsd", callback=_gsd, default="auto", show_default=True, metavar="auto|native|METRES", help="Pixel size the model sees. auto: the model card's (0.5 m for the shipped model); scenes more than 10 % finer or coarser are resampled on the fly (and run faster when finer). native: the scene's own pixels. Polygons come out in the scene's CRS either way."),
+        click.option("--bbox", callback=_bbox, metavar="MINX,MINY,MAXX,MAXY", help="Work only inside this box (in the scene's CRS, or --bbox-crs): only the tiles that touch it are read and run, and buildings crossing its edge are cut there. The probability raster covers the box."),
+        click.option("--bbox-crs", metavar="CRS", help="The CRS of --bbox, e.g. EPSG:4326 (lon,lat)."),
+        click.option("--aoi", metavar="VECTOR", help="Work only inside the polygons of this vector file (any format OGR reads, any CRS); as --bbox, buildings crossing the edge are cut there."),
+        click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Building probability cut. Default: the model card's."),
         click.option("--simplify", type=click.FloatRange(min=0), help="Simplification tolerance in metres. Default: one pixel."),
         click.option("--min-area", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Drop buildings smaller than this many square metres."),
         click.option("--fill-holes", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Fill holes smaller than this many square metres."),
-        click.option("--separate", is_flag=True, help="Split touching buildings where the probability dips between them (a watershed from the confident cores of each building)."),
-        click.option("--regularize", is_flag=True, help="Straighten outlines: walls parallel or perpendicular to the building's main direction (kept as traced where that would change the shape)."),
+        click.option("--regularize/--no-regularize", default=False, help="Straighten outlines: walls parallel or perpendicular to the building's main direction (kept as traced where that would change the shape)."),
+        click.option("--separate/--no-separate", default=None, help="Split touching buildings where the probability dips between them (a watershed from the confident cores of each building). Default: the model card's (on for the shipped model)."),
         click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs."),
         click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary on stdout."),
-        click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary line."),
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    return verbosity(command)
 
 
-def predict_options(params: dict) -> dict:
-    """Keyword arguments for geoseg.pipeline.predict from the shared options (removed from ``params``)."""
-    from geoseg.vectorize import Shaping
+def predict_options(params: dict):
+    """The :class:`~geoseg.options.PredictOptions` among a command's parameters (removed from them)."""
+    from geoseg.options import PredictOptions
 
-    tile_size, overlap = params.pop("tile_size"), params.pop("overlap")
-    if overlap is not None and tile_size is not None and overlap >= tile_size:
-        raise click.BadParameter(f"{overlap} is not smaller than --tile-size {tile_size}", param_hint="--overlap")
-    shaping = Shaping(simplify_m=params.pop("simplify"), min_area_m2=params.pop("min_area"),
-                      fill_holes_m2=params.pop("fill_holes"), regularize=params.pop("regularize"),
-                      separate=params.pop("separate"))
-    names = ("model", "device", "backend", "precision", "batch_size", "threshold", "bands", "gsd", "tta")
-    return {"tile_size": tile_size, "overlap": overlap, "shaping": shaping, "compile": params.pop("compile_mode"),
-            **{n: params.pop(n) for n in names}}
+    try:
+        return PredictOptions.pop_from(params)
+    except GeosegError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @cli.command()
@@ -112,22 +140,23 @@ def predict_options(params: dict) -> dict:
 @inference_options
 @click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for --raster (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
-@click.pass_context
-def predict(ctx, scene, output, raster, preview, creation_options, overwrite, progress_mode, as_json, quiet, **params):
+def predict(scene, output, raster, preview, creation_options, overwrite, progress_mode, as_json, **params):
     """Find the buildings in SCENE and write them to OUTPUT.
 
     \b
-    Example:
+    Examples:
       geoseg predict scene.tif -o buildings.gpkg --raster probability.tif
+      geoseg predict scene.tif -o town.gpkg --bbox 12.48,41.88,12.50,41.90 --bbox-crs EPSG:4326
     """
     from geoseg.pipeline import predict as run
     from geoseg.progress import reporter
 
     options = predict_options(params)
+    quiet = said("quiet")
     report = reporter(progress_mode, quiet)
     try:
-        summary = run(scene, output, raster=raster, preview=preview, overwrite=overwrite,
-                      creation_options=creation_options, progress=report, **options)
+        summary = run(scene, output, options, raster=raster, preview=preview, overwrite=overwrite,
+                      creation_options=creation_options, progress=report)
     finally:
         report.close()
     if as_json:
@@ -137,40 +166,50 @@ def predict(ctx, scene, output, raster, preview, creation_options, overwrite, pr
             f"{summary['buildings']} buildings -> {summary['output']} "
             f"({summary['width']}x{summary['height']} px"
             + (f", seen at {summary['gsd_m']:.2f} m" if summary["resampled"] else "")
+            + (f", inside {summary['area_of_interest']}" if summary["area_of_interest"] else "")
             + f", {summary['seconds']:.1f} s, "
             f"{summary['megapixels_per_second']:.2f} MP/s on {summary['device']}, model {summary['model']})"
         )
-    if ctx.obj["verbose"]:
+    if said("verbose"):
         click.echo(json.dumps(summary, indent=2), err=True)
 
 
 @cli.command()
 @click.argument("input_dir", type=click.Path(file_okay=False, path_type=str))
-@click.option("-o", "--output", "output_dir", required=True, help="Output folder: one .gpkg per input, mirroring INPUT_DIR.")
+@click.option("-o", "--output", "output_dir", required=True, help="Output folder: one vector file per input, mirroring INPUT_DIR.")
+@click.option("--format", "vector_format", type=click.Choice(sorted(VECTOR_FORMATS)), default="gpkg", show_default=True, help="Format of the per-input outputs.")
 @click.option("--pattern", default="*.tif", show_default=True, help="Which files to take (glob).")
 @click.option("-r", "--recursive", is_flag=True, help="Look in subfolders too.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes (the cores are shared between them).")
 @click.option("--dask-scheduler", metavar="ADDRESS", help="Run on a dask.distributed cluster, e.g. tcp://host:8786; OUTPUT_DIR must be shared with the workers.")
 @click.option("--merge", type=click.Path(dir_okay=False), help="Also write one layer for the whole folder, buildings across tile borders joined.")
-@click.option("--raster", is_flag=True, help="Also write NAME_prob.tif beside each output.")
+@click.option("--raster", metavar="NAME", help="Also write each input's building probability, named from this pattern ({stem}: the input's name without extension), e.g. '{stem}_prob.tif', beside its output.")
+@click.option("--preview", metavar="NAME", help="Also write a PNG quick-look per input, named from this pattern, e.g. '{stem}.png'.")
+@click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for --raster (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Replace outputs that this batch did not write (without it such a file fails, and is left alone).")
 @click.option("--wait", is_flag=True, help="If another run holds OUTPUT_DIR, wait for it instead of exiting.")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Append one JSON line per file and the summary to this file.")
 @inference_options
-def batch(input_dir, output_dir, pattern, recursive, workers, dask_scheduler, merge, raster, wait, log_file,
-          progress_mode, as_json, quiet, **params):
+def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, dask_scheduler, merge, raster, preview,
+          creation_options, overwrite, wait, log_file, progress_mode, as_json, **params):
     """Process every new or changed scene in INPUT_DIR; safe to run from cron.
 
     Finished inputs are remembered (OUTPUT_DIR/.geoseg-batch.sqlite) and skipped while
     unchanged and processed with the same model and settings; a killed run resumes where it
     stopped. A second run on the same OUTPUT_DIR exits at once (code 0) while the first is
-    alive. A bad file is recorded as failed and the rest go on; the exit code is 1 if any
-    failed.
+    alive, or waits for it with --wait. A bad file is recorded as failed and the rest go on;
+    the exit code is 1 if any failed.
     """
     from pathlib import Path
 
-    from geoseg.batch import Busy, result_line, run_batch
+    from geoseg.batch import Busy, Outputs, result_line, run_batch
 
     options = predict_options(params)
+    quiet = said("quiet")
+    try:
+        outputs = Outputs(vector_format, raster, preview, creation_options, overwrite)
+    except GeosegError as exc:
+        raise click.UsageError(str(exc)) from None
     log = open(log_file, "a") if log_file else None
     bar = None
     count = {"done": 0, "total": 0}
@@ -178,6 +217,10 @@ def batch(input_dir, output_dir, pattern, recursive, workers, dask_scheduler, me
     def emit(**fields) -> None:
         percent = int(100 * count["done"] / count["total"]) if count["total"] else 100
         click.echo(json.dumps({"stage": "files", **count, "percent": percent, **fields}), err=True)
+
+    def on_wait(pid: int) -> None:
+        if not quiet:
+            click.echo(f"geoseg: waiting for another batch run (pid {pid}) to finish with {output_dir}", err=True)
 
     def on_start(total: int) -> None:
         nonlocal bar
@@ -201,10 +244,9 @@ def batch(input_dir, output_dir, pattern, recursive, workers, dask_scheduler, me
             click.echo(f"geoseg: {result.relative}: failed: {result.error}", err=True)
 
     try:
-        summary = run_batch(Path(input_dir), Path(output_dir), pattern=pattern, recursive=recursive,
-                            workers=workers, dask_scheduler=dask_scheduler, raster=raster,
-                            merge=Path(merge) if merge else None, wait=wait, options=options,
-                            on_start=on_start, on_result=on_result)
+        summary = run_batch(Path(input_dir), Path(output_dir), options, outputs, pattern=pattern, recursive=recursive,
+                            workers=workers, dask_scheduler=dask_scheduler, merge=Path(merge) if merge else None,
+                            wait=wait, on_wait=on_wait, on_start=on_start, on_result=on_result)
     except Busy as busy:
         click.echo(f"geoseg: another batch run (pid {busy.pid}) is working on {output_dir}; exiting", err=True)
         return
@@ -274,6 +316,7 @@ def main() -> None:
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the config's number of epochs.")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), help="Continue from a .ckpt file.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
+@verbosity
 def train(config, data, init, output, epochs, resume, device):
     """Train the model a CONFIG (YAML) describes, or fine-tune a trained one (--init) on your own
     --data; keep the best epoch by validation IoU (every epoch when there is no validation split).
@@ -296,7 +339,7 @@ def train(config, data, init, output, epochs, resume, device):
         cfg = load_config(config, list(data) or None)
         cfg.init = init or cfg.init
     result = run(cfg, Path(output), Path(resume) if resume else None, str(choose_device(device)), epochs,
-                 log=lambda line: click.echo(line, err=True))
+                 log=(lambda line: None) if said("quiet") else (lambda line: click.echo(line, err=True)))
     click.echo(json.dumps(result))
 
 

@@ -11,8 +11,9 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geoseg.vector_io import write_vector
-from geoseg.vectorize import Ground, polygons
+from geoseg.vector_io import schema, write_vector
+from geoseg.ground import Ground
+from geoseg.vectorize import polygons
 
 
 def _components(pairs: np.ndarray, n: int) -> np.ndarray:
@@ -32,22 +33,29 @@ def _components(pairs: np.ndarray, n: int) -> np.ndarray:
     return np.array([find(i) for i in range(n)])
 
 
-def merge_tiles(paths: list[Path], tolerance: float) -> gpd.GeoDataFrame:
-    """All buildings of ``paths`` in the first file's CRS; buildings from *different* files
-    closer than ``tolerance`` (map units; half a pixel suits) are joined."""
+def merge_tiles(paths: list[Path], tolerance: float) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
+    """All buildings of ``paths`` in the first file's CRS, and their columns; buildings of the
+    same class from *different* files closer than ``tolerance`` (map units; half a pixel
+    suits) are joined. A joined building keeps its class, is ``regularized`` only if all its
+    pieces were, and scores the area-weighted mean of theirs."""
     frames = []
     for source, path in enumerate(paths):
         frame = pyogrio.read_dataframe(path)
         if len(frame):
             frame["source"] = source
             frames.append(frame)
+    multiclass = any("class_id" in f for f in frames)
+    regularized = any("regularized" in f for f in frames)
+    columns = schema(multiclass, regularized)
     if not frames:
-        return gpd.GeoDataFrame({"area_m2": [], "perimeter_m": [], "score": []}, geometry=[], crs=None)
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=None), columns
     crs = frames[0].crs
     data = gpd.GeoDataFrame(pd.concat([f.to_crs(crs) for f in frames], ignore_index=True), crs=crs)
     tree = shapely.STRtree(data.geometry.values)
     left, right = tree.query(data.geometry.buffer(tolerance).values, predicate="intersects")
     across = data["source"].values[left] != data["source"].values[right]
+    if multiclass:
+        across &= data["class_id"].values[left] == data["class_id"].values[right]
     groups = _components(np.stack([left[across], right[across]], axis=1), len(data))
     ground = Ground(crs)
     records = []
@@ -57,20 +65,23 @@ def merge_tiles(paths: list[Path], tolerance: float) -> gpd.GeoDataFrame:
             geom = shapely.union_all(members.geometry.values)
             if geom.geom_type != "Polygon":  # tiles simplified apart: close the hairline gap
                 geom = shapely.union_all(members.geometry.buffer(tolerance).values).buffer(-tolerance)
-        score = round(float(np.average(members["score"].values, weights=members["area_m2"].values)), 4)
+        kept = {"score": round(float(np.average(members["score"].values, weights=members["area_m2"].values)), 4)}
+        if multiclass:
+            kept |= {"class_id": members["class_id"].iloc[0], "class": members["class"].iloc[0]}
+        if regularized:
+            kept["regularized"] = bool(members["regularized"].fillna(False).all())
         for part in polygons(geom):
             records.append({
                 "geometry": part,
                 "area_m2": round(ground.area(part), 2),
                 "perimeter_m": round(ground.length(part.exterior), 2),
-                "score": score,
+                **kept,
             })
-    return gpd.GeoDataFrame(records, geometry="geometry", crs=crs)
+    return gpd.GeoDataFrame(records, geometry="geometry", crs=crs), columns
 
 
 def write_merged(paths: list[Path], output: Path, tolerance: float, overwrite: bool) -> int:
     """Merge ``paths`` into ``output``; return the number of buildings."""
-    merged = merge_tiles(paths, tolerance)
-    columns = {"area_m2": "float64", "perimeter_m": "float64", "score": "float64"}
+    merged, columns = merge_tiles(paths, tolerance)
     write_vector(merged.to_dict("records"), output, merged.crs, columns, overwrite)
     return len(merged)

@@ -15,19 +15,22 @@ import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
+from geoseg.area import area_of_interest
 from geoseg.atomic import atomic_output, check_writable
 from geoseg.background import Background
 from geoseg.errors import GeosegError
+from geoseg.ground import pixel_size_m
 from geoseg.inference import Predictor, load_predictor
+from geoseg.options import PredictOptions
 from geoseg.raster import Scaling, open_scene, output_profile, read_tile, scene_scaling, select_bands
 from geoseg.stitch import StripeStitcher
 from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
-from geoseg.vector_io import driver_for, write_vector
+from geoseg.vector_io import driver_for, schema, write_vector
 from geoseg.models.card import ModelCard
-from geoseg.resample import SceneView, resampled_grid, target_gsd
+from geoseg.resample import SceneView, scene_view, target_gsd
 from geoseg.separate import separated
-from geoseg.vectorize import Shaping, binary_classes, pixel_size_m, polygonize_strips, shape_buildings
+from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_buildings
 
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 Stripe = tuple[int, np.ndarray, np.ndarray]  # (first row, uint8 bands (count, rows, width), valid (rows, width))
@@ -35,7 +38,6 @@ COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where loading (~1 s) or a first c
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
 # GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
 GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True}
-COLUMNS = {"area_m2": "float64", "perimeter_m": "float64", "score": "float64"}
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -45,42 +47,26 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 def predict(
     scene: str | Path,
     output: str | Path | None = None,
+    options: PredictOptions = PredictOptions(),
     *,
     raster: str | Path | None = None,
     preview: str | Path | None = None,
-    model: str | Path | None = None,
-    device: str = "auto",
-    backend: str = "auto",
-    precision: str = "auto",
-    compile: str = "auto",
-    tile_size: int | None = None,
-    overlap: int | None = None,
-    batch_size: int = 4,
-    tta: bool = False,
-    threshold: float | None = None,
-    bands: list[int] | None = None,
-    gsd: str = "auto",
-    shaping: Shaping = Shaping(),
     overwrite: bool = False,
     creation_options: dict | None = None,
     progress: Progress = _no_progress,
     predictor: Predictor | None = None,
 ) -> dict:
-    """Extract buildings from ``scene``; write polygons to ``output`` and optionally the
-    probability raster and a preview PNG. Returns a summary dict. Nothing is written under a
-    final name unless every output is complete.
+    """Extract buildings from ``scene`` as ``options`` say; write polygons to ``output`` and
+    optionally the probability raster and a preview PNG. Returns a summary dict. Nothing is
+    written under a final name unless every output is complete.
 
-    ``gsd`` (``auto``, ``native`` or metres, see :func:`geoseg.resample.target_gsd`) picks the
-    pixel size the model sees; the probability raster is written on that grid. A ready
-    ``predictor`` replaces ``model``, ``device``, ``backend``, ``precision``, ``compile`` and
-    ``tta``, which must then be left as they are."""
-    if predictor is not None:
-        given = {name: value for name, value, default in (
-            ("model", model, None), ("device", device, "auto"), ("backend", backend, "auto"),
-            ("precision", precision, "auto"), ("compile", compile, "auto"), ("tta", tta, False)) if value != default}
-        if given:
-            raise GeosegError(f"predict() takes a predictor or {', '.join(given)}, not both: the predictor "
-                              "already fixes the model and how it runs")
+    The probability raster is written on the grid the model saw (see ``--gsd``), limited to the
+    area of interest if there is one. A ready ``predictor`` replaces the options that choose
+    the model and how it runs (:data:`geoseg.options.ENGINE`), which must then be left as
+    they are."""
+    if predictor is not None and options.changed_engine():
+        raise GeosegError(f"predict() takes a predictor or {', '.join(options.changed_engine())}, not both: the "
+                          "predictor already fixes the model and how it runs")
     started = time.perf_counter()
     watch = Stopwatch()
     scene = Path(scene)
@@ -92,19 +78,19 @@ def predict(
         megapixels = src.width * src.height / 1e6
         with watch("prepare"):
             if predictor is None:
-                predictor = load_predictor(model, device, backend, precision, wants_compile(compile, megapixels), batch_size,
-                                           tta)
+                engine = options.engine() | {"compile": wants_compile(options.compile, megapixels)}
+                predictor = load_predictor(**engine)
             card = predictor.card
-            tile = tile_size or card.tile_size
-            overlap = card.overlap if overlap is None else overlap
+            tile = options.tile_size or card.tile_size
+            overlap = card.overlap if options.overlap is None else options.overlap
             if not 0 <= overlap < tile:
                 raise GeosegError(f"--overlap {overlap} must be at least 0 and smaller than the tile size {tile}")
-            threshold = card.threshold if threshold is None else threshold
-            if shaping.separate and card.activation != "sigmoid":
-                raise GeosegError(f"--separate splits buildings; {card.name} is a {len(card.classes)}-class model")
-            chosen = select_bands(src, card, bands)
+            threshold = card.threshold if options.threshold is None else options.threshold
+            shaping = options.shaping(card)
+            chosen = select_bands(src, card, list(options.bands) if options.bands else None)
             scaling = scene_scaling(src, chosen, card)
-            view = SceneView(scene, resampled_grid(src, target_gsd(gsd, card.gsd_m)))
+            area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, src.crs)
+            view = scene_view(scene, src, target_gsd(options.gsd, card.gsd_m), area)
             seen = view.on(src)
         grid = tile_grid(seen.height, seen.width, tile, overlap)
         layout = RasterLayout(card, threshold)
@@ -118,14 +104,14 @@ def predict(
                 layout.describe(dst)
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch)
             with Background(vectorizer, name="geoseg-vectorize") as stripes:
-                infer_scene(view, predictor, chosen, scaling, grid, batch_size, layout.sink(seen, stripes.put), progress, watch)
+                infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
+                            progress, watch)
         records = stripes.result
         with watch("write"):
             if output is not None:
-                columns = layout.columns | ({"regularized": "bool"} if shaping.regularize else {})
-                write_vector(records, output, src.crs, columns, overwrite)
+                write_vector(records, output, src.crs, layout.schema(shaping), overwrite)
             if preview is not None:
-                render_preview_for(src, chosen, records, preview, card, overwrite)
+                render_preview_for(seen, chosen, records, preview, card, overwrite)
     seconds = time.perf_counter() - started
     return {
         "scene": str(scene),
@@ -137,7 +123,9 @@ def predict(
         "height": src.height,
         "tiles": len(grid),
         "gsd_m": round(pixel_size_m(seen.transform, seen.crs), 4),
-        "resampled": view.grid is not None,
+        "resampled": view.grid is not None and view.grid.transform.a != src.transform.a,
+        "area_of_interest": area.source if area is not None else None,
+        "separated": shaping.separate,
         "seconds": round(seconds, 3),
         "megapixels_per_second": round(megapixels / seconds, 3),
         "device": predictor.device,
@@ -260,7 +248,10 @@ class RasterLayout:
         self.binary = card.activation == "sigmoid"
         self.count = 1 if self.binary else 2
         self.cut = int(np.clip(np.ceil(threshold * 255), 1, 255))
-        self.columns = dict(COLUMNS) if self.binary else {"class_id": "int32", "class": "object", **COLUMNS}
+
+    def schema(self, shaping: Shaping) -> dict[str, str]:
+        """The output columns: the classes of a multiclass model, ``regularized`` where asked for."""
+        return schema(multiclass=not self.binary, regularized=shaping.regularize)
 
     def describe(self, dst: rasterio.io.DatasetWriter) -> None:
         if self.binary:

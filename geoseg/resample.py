@@ -17,10 +17,12 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
-from rasterio.windows import Window
+from rasterio.errors import WindowError
+from rasterio.windows import Window, from_bounds
 
+from geoseg.area import Area
 from geoseg.errors import GeosegError
-from geoseg.vectorize import pixel_size_m
+from geoseg.ground import pixel_size_m
 
 TOLERANCE = 0.1  # scenes whose pixels are within 10 % of the model's are read as they are
 
@@ -72,16 +74,38 @@ def resampled_grid(src: rasterio.DatasetReader, gsd_m: float | None) -> Grid | N
     return Grid(transform, width, height, Resampling.average if factor < 1 else Resampling.bilinear)
 
 
+def native_grid(src: rasterio.DatasetReader) -> Grid:
+    """The scene's own grid."""
+    return Grid(src.transform, src.width, src.height, Resampling.nearest)
+
+
+def cropped(grid: Grid, bounds: tuple[float, float, float, float]) -> Grid:
+    """The whole pixels of ``grid`` that cover ``bounds`` (minx, miny, maxx, maxy in its CRS)."""
+    window = from_bounds(*bounds, transform=grid.transform).round_offsets("floor").round_lengths("ceil")
+    try:
+        window = window.intersection(Window(0, 0, grid.width, grid.height))
+    except WindowError:
+        window = None
+    if window is None or window.width < 1 or window.height < 1:
+        raise GeosegError("the area of interest does not overlap the scene")
+    col, row = int(window.col_off), int(window.row_off)
+    return Grid(grid.transform * Affine.translation(col, row), int(window.width), int(window.height), grid.resampling)
+
+
 @dataclass(frozen=True)
 class SceneView:
-    """A scene file as the model sees it: on its own grid, or read onto ``grid``."""
+    """A scene file as the model sees it: on its own grid, or read onto ``grid`` (finer,
+    coarser or a part of the scene), with pixels outside ``area`` counted as invalid."""
 
     path: Path
     grid: Grid | None = None
+    area: Area | None = None
 
     def on(self, src: rasterio.DatasetReader) -> rasterio.DatasetReader | ScaledScene:
         """The view through ``src``, an open handle on ``path``."""
-        return src if self.grid is None else ScaledScene(src, self.grid)
+        if self.grid is None and self.area is None:
+            return src
+        return ScaledScene(src, self.grid or native_grid(src), self.area)
 
     @contextlib.contextmanager
     def open(self) -> Iterator[rasterio.DatasetReader | ScaledScene]:
@@ -90,32 +114,53 @@ class SceneView:
             yield self.on(src)
 
 
-class ScaledScene:
-    """A scene read on a finer or coarser grid over the same extent in the same CRS: each window
-    of the grid comes from the matching fractional window of the file, resampled by GDAL as it
-    is read (several times faster than a warped VRT, and the same pixels). It answers the
-    reads the pipeline makes of a dataset: ``read``, ``dataset_mask`` and the grid's attributes."""
+def scene_view(path: Path, src: rasterio.DatasetReader, gsd_m: float | None, area: Area | None) -> SceneView:
+    """How the model sees ``src``: at ``gsd_m`` (see :func:`resampled_grid`), limited to the
+    pixels that cover ``area``."""
+    grid = resampled_grid(src, gsd_m)
+    if area is not None:
+        grid = cropped(grid or native_grid(src), area.bounds)
+    return SceneView(path, grid, area)
 
-    def __init__(self, src: rasterio.DatasetReader, grid: Grid) -> None:
+
+class ScaledScene:
+    """A scene read on another grid in the same CRS (finer, coarser, or a part of it): each
+    window of the grid comes from the matching fractional window of the file, resampled by GDAL
+    as it is read (several times faster than a warped VRT, and the same pixels). Pixels outside
+    ``area`` are masked. It answers the reads the pipeline makes of a dataset: ``read``,
+    ``dataset_mask`` and the grid's attributes."""
+
+    def __init__(self, src: rasterio.DatasetReader, grid: Grid, area: Area | None = None) -> None:
         self.src = src
         self.grid = grid
+        self.area = area
         self.name = src.name
         self.crs = src.crs
+        self.count, self.dtypes, self.colorinterp = src.count, src.dtypes, src.colorinterp
         self.transform = grid.transform
         self.width, self.height = grid.width, grid.height
-        self._step = (src.width / grid.width, src.height / grid.height)
+        to_source = ~src.transform * grid.transform  # north-up grids: a scale and an offset
+        self._step = (round(to_source.a, 9), round(to_source.e, 9))
+        self._origin = (round(to_source.c, 9), round(to_source.f, 9))
 
-    def read(self, indexes: int | list[int], window: Window | None = None) -> np.ndarray:
+    def read(self, indexes: int | list[int], window: Window | None = None,
+             out_shape: tuple[int, ...] | None = None) -> np.ndarray:
         window = window or Window(0, 0, self.width, self.height)
         count = () if isinstance(indexes, int) else (len(indexes),)
-        return self.src.read(indexes, window=self._source(window), out_shape=(*count, window.height, window.width),
+        shape = out_shape[-2:] if out_shape else (window.height, window.width)
+        return self.src.read(indexes, window=self._source(window), out_shape=(*count, *shape),
                              resampling=self.grid.resampling)
 
-    def dataset_mask(self, window: Window | None = None) -> np.ndarray:
+    def dataset_mask(self, window: Window | None = None, out_shape: tuple[int, int] | None = None) -> np.ndarray:
         window = window or Window(0, 0, self.width, self.height)
-        return self.src.dataset_mask(window=self._source(window), out_shape=(window.height, window.width),
-                                     resampling=Resampling.nearest)
+        shape = out_shape or (window.height, window.width)
+        mask = self.src.dataset_mask(window=self._source(window), out_shape=shape, resampling=Resampling.nearest)
+        if self.area is not None:
+            placed = self.transform * Affine.translation(window.col_off, window.row_off)
+            scaled = placed * Affine.scale(window.width / shape[1], window.height / shape[0])
+            mask[~self.area.mask(scaled, *shape)] = 0
+        return mask
 
     def _source(self, window: Window) -> Window:
-        sx, sy = self._step
-        return Window(window.col_off * sx, window.row_off * sy, window.width * sx, window.height * sy)
+        (sx, sy), (x0, y0) = self._step, self._origin
+        return Window(x0 + window.col_off * sx, y0 + window.row_off * sy, window.width * sx, window.height * sy)

@@ -18,7 +18,19 @@ DRIVERS = {
     ".fgb": "FlatGeobuf",
     ".shp": "ESRI Shapefile",
 }
+FORMATS = {"gpkg": ".gpkg", "geojson": ".geojson", "fgb": ".fgb", "shp": ".shp"}  # --format: extension
 LAYER = "buildings"
+# Every column a building layer can have, in order, with its pandas dtype.
+COLUMNS = {"class_id": "int32", "class": "object", "area_m2": "float64", "perimeter_m": "float64",
+           "score": "float64", "regularized": "bool"}
+ALWAYS = ("area_m2", "perimeter_m", "score")
+
+
+def schema(multiclass: bool = False, regularized: bool = False) -> dict[str, str]:
+    """The columns of a building layer: the class of multiclass models, whether each outline
+    was straightened where ``--regularize`` was asked for."""
+    wanted = {*ALWAYS, *(("class_id", "class") if multiclass else ()), *(("regularized",) if regularized else ())}
+    return {name: dtype for name, dtype in COLUMNS.items() if name in wanted}
 
 
 def driver_for(path: str | Path) -> str:

@@ -19,6 +19,8 @@ from rasterio import features
 from scipy import ndimage
 from shapely.geometry import Polygon, shape
 
+from geoseg.ground import Ground, pixel_size_m
+
 
 @dataclass
 class Building:
@@ -146,34 +148,6 @@ class Shaping:
     fill_holes_m2: float = 2.0
     regularize: bool = False
     separate: bool = False
-
-
-def pixel_size_m(transform, crs) -> float:
-    """Side of a pixel in metres (geometric mean of x and y), also for geographic CRSs."""
-    ground = Ground(crs)
-    x0, y0 = transform.c, transform.f
-    return float(np.sqrt(ground.area(shapely.box(x0, y0 + transform.e, x0 + transform.a, y0))))
-
-
-class Ground:
-    """Areas and lengths in metres for geometries in ``crs`` (geodesic for geographic CRSs)."""
-
-    def __init__(self, crs) -> None:
-        from pyproj import CRS, Geod
-
-        self.crs = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-        self.geod = Geod(ellps="WGS84") if self.crs.is_geographic else None
-        self.factor = 1.0 if self.geod else self.crs.axis_info[0].unit_conversion_factor
-
-    def area(self, geom) -> float:
-        if self.geod is not None:
-            return abs(self.geod.geometry_area_perimeter(geom)[0])
-        return geom.area * self.factor**2
-
-    def length(self, geom) -> float:
-        if self.geod is not None:
-            return self.geod.geometry_area_perimeter(geom)[1]
-        return geom.length * self.factor
 
 
 CHUNK = 512  # buildings regularised in one call

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pyogrio
@@ -18,6 +19,7 @@ from conftest import BrightNet, ORIGIN, predictor_for, rectangles_scene, write_s
 from geoseg import batch
 from geoseg.batch_state import LOCK_NAME, FolderLock
 from geoseg.errors import GeosegError
+from geoseg.options import PredictOptions
 
 TILE = 200
 # buildings in a 2 x 2 mosaic of 200 px tiles (row0, col0, row1, col1), in mosaic pixels
@@ -27,7 +29,7 @@ MOSAIC_BOXES = [
     (170, 170, 240, 240),  # crosses both: four pieces
     (20, 20, 40, 40),  # inside one tile
 ]
-OPTIONS = {"tile_size": 128, "overlap": 32}
+OPTIONS = PredictOptions(tile_size=128, overlap=32)
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +72,7 @@ def test_rerun_skips_done_files_and_redoes_changed_ones(tmp_path):
     third = batch.run_batch(tmp_path / "in", tmp_path / "out", options=OPTIONS)
     assert (third["done"], third["skipped"]) == (1, 3)
     assert len(pyogrio.read_dataframe(tmp_path / "out" / "tile_1_1.gpkg")) == 2
-    other = batch.run_batch(tmp_path / "in", tmp_path / "out", options={**OPTIONS, "threshold": 0.7})
+    other = batch.run_batch(tmp_path / "in", tmp_path / "out", options=replace(OPTIONS, threshold=0.7))
     assert other["done"] == 4  # new settings: everything is redone
 
 
@@ -98,7 +100,7 @@ def test_outputs_mirror_subfolders_and_never_leave_the_output_folder(tmp_path):
     assert summary["done"] == 4
     assert (tmp_path / "out" / "2026" / "north" / "tile_0_0.gpkg").is_file()
     with pytest.raises(GeosegError, match="outside"):
-        batch.output_for(batch.Path("../x.tif"), tmp_path / "out", ".gpkg")
+        batch.output_for(batch.Path("../x.gpkg"), tmp_path / "out")
 
 
 def test_dask_local_cluster_gives_the_same_result_as_a_local_run(tmp_path):

@@ -15,6 +15,7 @@ from geoseg.errors import GeosegError
 from geoseg.inference import OnnxBackend, load_predictor
 from geoseg.models import registry
 from geoseg.models.onnx import export
+from geoseg.options import PredictOptions
 from geoseg.pipeline import infer_scene, predict
 from geoseg.resample import SceneView
 from geoseg.raster import scene_scaling, select_bands
@@ -78,8 +79,8 @@ def test_stitched_scene_matches_between_backends(tmp_path, enet_onnx):
 
 def test_default_model_gives_the_same_buildings_on_both_backends(tmp_path, monkeypatch):
     monkeypatch.setenv("GEOSEG_CACHE", str(tmp_path / "cache"))
-    torch_run = predict(DEMO_SCENE, tmp_path / "t.gpkg", raster=tmp_path / "t.tif", precision="fp32")
-    onnx_run = predict(DEMO_SCENE, tmp_path / "o.gpkg", raster=tmp_path / "o.tif", backend="onnx")
+    torch_run = predict(DEMO_SCENE, tmp_path / "t.gpkg", raster=tmp_path / "t.tif", options=PredictOptions(precision="fp32"))
+    onnx_run = predict(DEMO_SCENE, tmp_path / "o.gpkg", raster=tmp_path / "o.tif", options=PredictOptions(backend="onnx"))
     assert "onnxruntime" in onnx_run["device"]
     with rasterio.open(tmp_path / "t.tif") as a, rasterio.open(tmp_path / "o.tif") as b:
         assert np.abs(a.read(1).astype(int) - b.read(1).astype(int)).max() <= 1

@@ -1,5 +1,7 @@
 """``geoseg.pipeline.predict`` end to end on synthetic scenes whose buildings are known."""
 
+from dataclasses import replace
+
 import numpy as np
 import pyogrio
 import pytest
@@ -14,7 +16,7 @@ from geoseg.errors import GeosegError
 from geoseg.inference import Predictor, TorchBackend
 from geoseg.models.registry import preset_card
 from geoseg.pipeline import predict
-from geoseg.vectorize import Shaping
+from geoseg.options import PredictOptions
 
 # (row0, col0, row1, col1) in a 700 x 900 scene, 128-px tiles with 32 overlap (stride 96)
 # and 256-row stitch blocks: most cross a tile seam, several a block seam or a scene edge.
@@ -25,7 +27,7 @@ BOXES = [
     (680, 10, 700, 60),  # touches the bottom edge
     (10, 400, 40, 420),
 ]
-TILES = {"tile_size": 128, "overlap": 32}
+TILES = PredictOptions(tile_size=128, overlap=32)
 
 
 def _expected(box, transform):
@@ -41,7 +43,7 @@ def _read(path):
 
 def test_buildings_across_tile_and_block_seams_are_single_polygons_in_place(tmp_path, bright_predictor):
     scene = write_scene(tmp_path / "scene.tif", rectangles_scene(700, 900, BOXES))
-    summary = predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=bright_predictor, **TILES)
+    summary = predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=bright_predictor, options=TILES)
     frame = _read(tmp_path / "b.gpkg")
     assert summary["buildings"] == len(BOXES) == len(frame)
     assert CRS.from_user_input(frame.crs) == CRS.from_epsg(32633)
@@ -64,7 +66,7 @@ def test_nodata_and_alpha_regions_give_no_buildings(tmp_path, bright_predictor):
     data = rectangles_scene(300, 300, [(20, 20, 60, 60), (200, 200, 240, 240)])
     data[:, 150:, 150:] = 0  # the second building lies in nodata
     scene = write_scene(tmp_path / "nodata.tif", data, nodata=0)
-    predict(scene, tmp_path / "a.gpkg", raster=tmp_path / "p.tif", predictor=bright_predictor, **TILES)
+    predict(scene, tmp_path / "a.gpkg", raster=tmp_path / "p.tif", predictor=bright_predictor, options=TILES)
     assert len(_read(tmp_path / "a.gpkg")) == 1
     with rasterio.open(tmp_path / "p.tif") as out:
         mask = out.read_masks(1)
@@ -74,14 +76,14 @@ def test_nodata_and_alpha_regions_give_no_buildings(tmp_path, bright_predictor):
                             np.full((1, 300, 300), 255, dtype=np.uint8)])
     alpha[3, 150:, 150:] = 0
     rgba = write_scene(tmp_path / "alpha.tif", alpha, photometric="RGB", alpha="YES")
-    predict(rgba, tmp_path / "b.gpkg", predictor=bright_predictor, **TILES)
+    predict(rgba, tmp_path / "b.gpkg", predictor=bright_predictor, options=TILES)
     assert len(_read(tmp_path / "b.gpkg")) == 1
 
 
 def test_uint16_single_band_scene_gives_the_same_buildings(tmp_path, bright_predictor):
     data = rectangles_scene(400, 400, BOXES[:2], bands=1, dtype=np.uint16, bright=1800, dark=300)
     scene = write_scene(tmp_path / "pan16.tif", data)
-    predict(scene, tmp_path / "b.geojson", predictor=bright_predictor, **TILES)
+    predict(scene, tmp_path / "b.geojson", predictor=bright_predictor, options=TILES)
     frame = _read(tmp_path / "b.geojson")
     assert sorted(frame["area_m2"]) == [800.0, 1400.0]
 
@@ -91,14 +93,14 @@ def test_geographic_scene_gives_areas_in_square_metres(tmp_path, bright_predicto
     transform = from_origin(10.0, 0.001, 1e-5, 1e-5)
     scene = write_scene(tmp_path / "wgs84.tif", rectangles_scene(200, 200, [(50, 50, 100, 90)]),
                         crs="EPSG:4326", transform=transform)
-    predict(scene, tmp_path / "b.fgb", predictor=bright_predictor, **TILES)
+    predict(scene, tmp_path / "b.fgb", predictor=bright_predictor, options=TILES)
     (area,) = _read(tmp_path / "b.fgb")["area_m2"]
     assert area == pytest.approx(50 * 40 * 1.1132 * 1.1057, rel=0.005)
 
 
 def test_shapefile_output_with_all_its_parts(tmp_path, bright_predictor):
     scene = write_scene(tmp_path / "s.tif", rectangles_scene(200, 200, [(50, 50, 100, 90)]))
-    predict(scene, tmp_path / "b.shp", predictor=bright_predictor, **TILES)
+    predict(scene, tmp_path / "b.shp", predictor=bright_predictor, options=TILES)
     assert {p.suffix for p in tmp_path.glob("b.*")} >= {".shp", ".shx", ".dbf", ".prj"}
     assert not list(tmp_path.glob(".*part*"))
     assert len(_read(tmp_path / "b.shp")) == 1
@@ -106,7 +108,7 @@ def test_shapefile_output_with_all_its_parts(tmp_path, bright_predictor):
 
 def test_scene_without_buildings_writes_an_empty_layer_with_its_schema(tmp_path, bright_predictor):
     scene = write_scene(tmp_path / "flat.tif", np.full((3, 100, 100), 50, dtype=np.uint8))
-    predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor, **TILES)
+    predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor, options=TILES)
     info = pyogrio.read_info(tmp_path / "b.gpkg")
     assert info["features"] == 0 and list(info["fields"]) == ["area_m2", "perimeter_m", "score"]
 
@@ -126,7 +128,7 @@ def test_failure_after_the_raster_leaves_no_output_at_all(tmp_path, bright_predi
     scene = write_scene(tmp_path / "s.tif", rectangles_scene(100, 100, [(5, 5, 20, 20)]))
     with pytest.raises(GeosegError):
         predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=bright_predictor,
-                shaping=Shaping(), bands=[9])
+                options=PredictOptions(bands=(9,)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif"]
 
 
@@ -149,7 +151,7 @@ def test_multiclass_model_writes_class_ids_with_colours_and_class_polygons(tmp_p
     scene = write_scene(tmp_path / "s.tif", data)
     card = preset_card("enet-camvid")
     predictor = Predictor(TorchBackend(ThreeLevelNet(), card, torch.device("cpu")), card, "cpu", "camvid-test")
-    predict(scene, tmp_path / "c.gpkg", raster=tmp_path / "c.tif", predictor=predictor, **TILES)
+    predict(scene, tmp_path / "c.gpkg", raster=tmp_path / "c.tif", predictor=predictor, options=TILES)
     with rasterio.open(tmp_path / "c.tif") as out:
         ids = out.read(1)
         assert out.count == 2
@@ -173,7 +175,7 @@ def test_float_reflectance_scene_gives_the_same_buildings(tmp_path, bright_predi
     boxes = [(90, 90, 110, 130), (150, 150, 185, 190)]  # 800 and 1 400 px, above the 2 % stretch
     data = rectangles_scene(300, 300, boxes, bands=4, dtype=np.float32, bright=0.42, dark=0.07)
     scene = write_scene(tmp_path / "refl.tif", data)
-    predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor, bands=[3, 2, 1], **TILES)
+    predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor, options=replace(TILES, bands=(3, 2, 1)))
     assert sorted(_read(tmp_path / "b.gpkg")["area_m2"]) == [800.0, 1400.0]
 
 
@@ -201,7 +203,7 @@ def test_a_multispectral_scene_uses_its_labelled_colour_bands(tmp_path, bright_p
     scene = write_scene(tmp_path / "bgrn.tif", data)
     with rasterio.open(scene, "r+") as dst:
         dst.colorinterp = [ColorInterp.blue, ColorInterp.green, ColorInterp.red, ColorInterp.undefined]
-    predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor, **TILES)
+    predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor, options=TILES)
     (building,) = _read(tmp_path / "a.gpkg").geometry  # the red square; the NIR one is not read
     assert building.area == 1600.0 and building.bounds[0] == ORIGIN[0] + 20
 
@@ -209,11 +211,12 @@ def test_a_multispectral_scene_uses_its_labelled_colour_bands(tmp_path, bright_p
 def test_a_scene_of_unnamed_bands_needs_bands(tmp_path, bright_predictor):
     scene = write_scene(tmp_path / "four.tif", np.full((4, 64, 64), 40, dtype=np.uint8), photometric="MINISBLACK")
     with pytest.raises(GeosegError, match="has 4 image bands and the model takes 3.*--bands"):
-        predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor, **TILES)
+        predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor, options=TILES)
 
 
 def test_a_predictor_and_model_settings_are_exclusive(tmp_path, bright_predictor):
     scene = write_scene(tmp_path / "s.tif", rectangles_scene(64, 64, []))
     with pytest.raises(GeosegError, match="takes a predictor or model, precision, not both"):
-        predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor, model="eunet-buildings", precision="fp32")
+        predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor,
+                options=PredictOptions(model="eunet-buildings", precision="fp32"))
     assert not (tmp_path / "a.gpkg").exists()

@@ -1,10 +1,12 @@
 """The QGIS plugin's bridge to the CLI (plain Python: it runs here without QGIS)."""
 
 import sys
+from dataclasses import fields
 
 import numpy as np
 
 from conftest import REPO, rectangles_scene, write_scene
+from geoseg.options import PredictOptions
 
 sys.path.insert(0, str(REPO / "qgis_plugin"))
 from geoseg_qgis import runner  # noqa: E402
@@ -32,24 +34,47 @@ def parsed(args: list[str]) -> tuple[str, dict]:
     return args[1], command.make_context(args[1], list(args[2:])).params
 
 
+def options_of(params: dict) -> PredictOptions:
+    """The prediction options the CLI builds from its parsed parameters."""
+    from geoseg.cli import predict_options
+
+    return predict_options(dict(params))
+
+
 def test_commands_are_argument_lists_the_cli_reads_as_meant():
-    args = runner.predict_command("/bin/geoseg", "a b;rm -rf ~.tif", "out.gpkg", raster="p.tif", model="m.onnx",
-                                  threshold=0.4, regularize=True, separate=True, native_pixels=True)
+    args = runner.predict_command("/bin/geoseg", "a b;rm -rf ~.tif", "out.gpkg", raster="p.tif",
+                                  options={"model": "m.onnx", "threshold": 0.4, "regularize": True})
     name, params = parsed(args)
     assert name == "predict" and params["scene"] == "a b;rm -rf ~.tif"  # one argument: nothing for a shell
-    assert (params["output"], params["raster"], params["model"], params["threshold"]) == ("out.gpkg", "p.tif", "m.onnx", 0.4)
-    assert params["regularize"] and params["separate"] and params["gsd"] == "native" and params["overwrite"]
-    assert params["progress_mode"] == "json" and params["device"] == "auto"
+    assert (params["output"], params["raster"], params["overwrite"], params["progress_mode"]) == (
+        "out.gpkg", "p.tif", True, "json")
+    assert options_of(params) == PredictOptions(model="m.onnx", threshold=0.4, regularize=True)
     _, plain = parsed(runner.predict_command("/bin/geoseg", "s.tif", "o.gpkg"))
-    assert plain["threshold"] is None and not plain["separate"] and plain["gsd"] == "auto"
+    assert options_of(plain) == PredictOptions()  # nothing chosen: the model card decides
+
+
+def test_every_prediction_option_reaches_the_cli_by_its_name():
+    chosen = {"model": "eunet-buildings", "device": "cpu", "backend": "onnx", "precision": "fp32", "compile": "no",
+              "batch_size": 2, "tta": True, "tile_size": 256, "overlap": 16, "bands": (3, 2, 1), "gsd": "native",
+              "bbox": (1.5, 2.0, 3.0, 4.25), "bbox_crs": "EPSG:4326", "threshold": 0.3, "simplify": 0.5,
+              "min_area": 4.0, "fill_holes": 1.0, "regularize": True, "separate": False}
+    assert set(chosen) | {"aoi"} == {f.name for f in fields(PredictOptions)}  # a new option needs a line here
+    for command in ("predict", "batch"):
+        args = (runner.predict_command("/bin/geoseg", "s.tif", "o.gpkg", chosen) if command == "predict"
+                else runner.batch_command("/bin/geoseg", "in", "out", chosen))
+        _, params = parsed(args)
+        assert options_of(params) == PredictOptions(**chosen)
+    _, params = parsed(runner.predict_command("/bin/geoseg", "s.tif", "o.gpkg", {"aoi": "area.gpkg", "separate": True}))
+    assert options_of(params) == PredictOptions(aoi="area.gpkg", separate=True)
 
 
 def test_batch_commands_are_read_as_meant():
-    args = runner.batch_command("/bin/geoseg", "in", "out", pattern="*.jp2", recursive=True, merge="all.gpkg",
-                                model="eunet-buildings")
+    args = runner.batch_command("/bin/geoseg", "in", "out", {"model": "eunet-buildings"}, pattern="*.jp2",
+                                recursive=True, merge="all.gpkg")
     name, params = parsed(args)
     assert name == "batch" and (params["input_dir"], params["output_dir"], params["pattern"]) == ("in", "out", "*.jp2")
-    assert params["recursive"] and params["merge"] == "all.gpkg" and params["model"] == "eunet-buildings"
+    assert params["recursive"] and params["merge"] == "all.gpkg" and params["wait"]
+    assert options_of(params) == PredictOptions(model="eunet-buildings")
 
 
 def test_running_the_cli_reports_progress_to_the_end(tmp_path):

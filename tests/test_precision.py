@@ -9,6 +9,7 @@ from conftest import DEMO_SCENE, SHARED
 from geoseg import inference
 from geoseg.errors import GeosegError
 from geoseg.metrics import PixelCounts
+from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
 
 RIO_VAL = SHARED / "buildings-train" / "images" / "rio_img64.tif"
@@ -16,7 +17,7 @@ RIO_VAL_MASK = SHARED / "buildings-train" / "masks" / "rio_img64.tif"
 
 
 def _mask(tmp_path, scene, precision):
-    predict(scene, tmp_path / f"{precision}.gpkg", raster=tmp_path / f"{precision}.tif", precision=precision)
+    predict(scene, tmp_path / f"{precision}.gpkg", raster=tmp_path / f"{precision}.tif", options=PredictOptions(precision=precision))
     with rasterio.open(tmp_path / f"{precision}.tif") as src:
         return src.read(1) >= 128, src.read_masks(1) > 0
 

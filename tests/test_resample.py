@@ -13,6 +13,7 @@ from rasterio.transform import from_origin
 from conftest import ORIGIN, BrightNet, predictor_for, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
 from geoseg.pipeline import predict
+from geoseg.options import PredictOptions
 from geoseg.resample import SceneView, resampled_grid, target_gsd
 
 
@@ -93,7 +94,7 @@ def test_predict_at_the_model_gsd_puts_buildings_in_place(tmp_path):
     predictor = predictor_for(BrightNet())
     predictor.card = dataclasses.replace(predictor.card, gsd_m=0.5)
     runs = {gsd: predict(scene, tmp_path / f"{gsd}.gpkg", raster=tmp_path / f"{gsd}.tif", predictor=predictor,
-                         tile_size=128, overlap=32, gsd=gsd) for gsd in ("auto", "native")}
+                         options=PredictOptions(tile_size=128, overlap=32, gsd=gsd)) for gsd in ("auto", "native")}
     assert runs["auto"]["resampled"] and runs["auto"]["gsd_m"] == 0.5
     assert not runs["native"]["resampled"] and runs["native"]["gsd_m"] == 0.25
     assert runs["auto"]["tiles"] < runs["native"]["tiles"]
@@ -115,7 +116,8 @@ def test_predict_on_a_coarser_scene_interpolates_it_and_keeps_the_outlines(tmp_p
     scene = write_scene(tmp_path / "s.tif", rectangles_scene(200, 200, boxes), transform=from_origin(*ORIGIN, 1.0, 1.0))
     predictor = predictor_for(BrightNet())
     predictor.card = dataclasses.replace(predictor.card, gsd_m=0.5)
-    summary = predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=predictor, tile_size=128, overlap=32)
+    summary = predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=predictor,
+                      options=PredictOptions(tile_size=128, overlap=32))
     assert summary["resampled"] and summary["gsd_m"] == 0.5
     frame = pyogrio.read_dataframe(tmp_path / "b.gpkg")
     want = sorted(shapely.box(ORIGIN[0] + c0, ORIGIN[1] - r1, ORIGIN[0] + c1, ORIGIN[1] - r0).area for r0, c0, r1, c1 in boxes)

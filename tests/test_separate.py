@@ -7,7 +7,7 @@ from geoseg.models.registry import preset_card
 from geoseg.pipeline import predict
 from geoseg.separate import split_touching, valley_lines
 from pyogrio import read_dataframe as read_vector
-from geoseg.vectorize import Shaping
+from geoseg.options import PredictOptions
 
 
 def two_houses(bridge: int = 150, sure: int = 250) -> np.ndarray:
@@ -73,7 +73,7 @@ def test_predict_separate_gives_two_polygons_for_two_touching_houses(tmp_path):
     counts = {}
     for separate in (False, True):
         out = tmp_path / f"houses-{separate}.gpkg"
-        predict(scene, out, predictor=predictor_for(BrightNet()), shaping=Shaping(separate=separate))
+        predict(scene, out, predictor=predictor_for(BrightNet()), options=PredictOptions(separate=separate))
         frame = read_vector(out)
         counts[separate] = len(frame)
         assert frame.geometry.is_valid.all()

@@ -10,6 +10,7 @@ from conftest import ORIGIN, rectangles_scene, write_scene
 from geoseg.footprints import burn_footprints
 from geoseg.inference import Predictor, TorchBackend
 from geoseg.models.registry import preset_card
+from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
 from geoseg.models.heads import building_probability
 from geoseg.train.layouts import read_dataset
@@ -91,7 +92,7 @@ def test_a_separation_output_splits_a_block_of_touching_buildings(tmp_path, with
     card = preset_card("eunet-buildings")
     card.separation = with_separation
     predictor = Predictor(TorchBackend(ContactNet(with_separation), card, torch.device("cpu")), card, "cpu", "contact")
-    summary = predict(scene, tmp_path / "b.gpkg", predictor=predictor, gsd="native")
+    summary = predict(scene, tmp_path / "b.gpkg", predictor=predictor, options=PredictOptions(gsd="native"))
     assert summary["buildings"] == buildings
     frame = pyogrio.read_dataframe(tmp_path / "b.gpkg")
     assert sorted(frame["area_m2"]) == ([1600.0] if not with_separation else [780.0, 780.0])

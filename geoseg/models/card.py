@@ -33,6 +33,7 @@ class ModelCard:
     overlap: int = 64
     threshold: float = 0.5
     separation: bool = False  # binary models: a second output, where buildings touch (see building_probability)
+    separate: bool = False  # binary models: split touching buildings unless told not to (--no-separate)
     palette: list[list[int]] = field(default_factory=list)
     ignore_index: int | None = None
     trained: bool = False

@@ -97,7 +97,7 @@ def georeferenced_gsd(image: Path) -> float | None:
         return None
     import rasterio
 
-    from geoseg.vectorize import pixel_size_m
+    from geoseg.ground import pixel_size_m
 
     with rasterio.open(image) as src:
         return pixel_size_m(src.transform, src.crs) if src.crs else None

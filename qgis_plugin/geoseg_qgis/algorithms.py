@@ -10,6 +10,8 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
@@ -27,10 +29,11 @@ DEVICES = ["auto", "cpu", "cuda"]
 
 
 def run_cli(args: list[str], feedback) -> None:
-    """Run geoseg with Processing's progress and cancel; a failure becomes the CLI's one line."""
+    """Run geoseg with Processing's progress and cancel; a failure becomes the CLI's one line,
+    geoseg's notes (such as waiting for another batch run) go to the log."""
     feedback.pushCommandInfo(" ".join(args))
     try:
-        code, error = runner.run(args, feedback.setProgress, feedback.isCanceled)
+        code, error = runner.run(args, feedback.setProgress, feedback.isCanceled, feedback.pushInfo)
     except runner.RunnerError as exc:
         raise QgsProcessingException(str(exc)) from None
     if feedback.isCanceled():
@@ -47,6 +50,9 @@ def executable() -> str:
 
 
 class _Base(QgsProcessingAlgorithm):
+    """What both algorithms offer: the model and how it runs, the area, and how probabilities
+    become polygons. Each parameter left alone leaves geoseg's (or the model's) default."""
+
     def group(self) -> str:
         return "Buildings"
 
@@ -56,10 +62,44 @@ class _Base(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802
         return type(self)()
 
-    def _model_and_device(self) -> None:
+    def _prediction_parameters(self) -> None:
         self.addParameter(QgsProcessingParameterString(
             "MODEL", "Model (name or weights file; empty: the shipped building model)", optional=True))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", options=DEVICES, defaultValue=0))
+        self.addParameter(QgsProcessingParameterExtent("EXTENT", "Only inside this extent", optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            "AOI", "Only inside these polygons", [QgsProcessing.TypeVectorPolygon], optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            "THRESHOLD", "Building probability threshold (empty: the model's)", QgsProcessingParameterNumber.Double,
+            None, optional=True, minValue=0.01, maxValue=0.99))
+        self.addParameter(QgsProcessingParameterEnum(
+            "runner.SEPARATE", "Touching buildings", options=list(runner.SEPARATE), defaultValue=0))
+        self.addParameter(QgsProcessingParameterBoolean("REGULARIZE", "Straighten outlines", defaultValue=False))
+        self.addParameter(QgsProcessingParameterBoolean(
+            "NATIVE_PIXELS", "Keep the raster's own pixel size (default: resample to the model's)", defaultValue=False))
+
+    def _options(self, parameters, context, feedback) -> dict:
+        """geoseg's prediction options (by name) for the parameters given."""
+        options = {
+            "model": self.parameterAsString(parameters, "MODEL", context) or None,
+            "device": DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
+            "separate": list(runner.SEPARATE.values())[self.parameterAsEnum(parameters, "runner.SEPARATE", context)],
+            "regularize": True if self.parameterAsBool(parameters, "REGULARIZE", context) else None,
+            "gsd": "native" if self.parameterAsBool(parameters, "NATIVE_PIXELS", context) else None,
+        }
+        if parameters.get("THRESHOLD") not in (None, ""):
+            options["threshold"] = self.parameterAsDouble(parameters, "THRESHOLD", context)
+        if parameters.get("EXTENT") not in (None, ""):
+            extent = self.parameterAsExtent(parameters, "EXTENT", context)
+            crs = self.parameterAsExtentCrs(parameters, "EXTENT", context)
+            options["bbox"] = (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
+            options["bbox_crs"] = crs.authid() or crs.toWkt()
+        if parameters.get("AOI") not in (None, ""):
+            if "bbox" in options:
+                raise QgsProcessingException("give an extent or polygons as the area, not both")
+            options["aoi"] = self.parameterAsCompatibleSourceLayerPath(
+                parameters, "AOI", context, ["gpkg", "shp", "geojson"], "gpkg", feedback)
+        return {k: v for k, v in options.items() if v is not None}
 
 
 class ExtractBuildings(_Base):
@@ -70,20 +110,14 @@ class ExtractBuildings(_Base):
         return "Extract buildings"
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return ("Finds the buildings in a georeferenced raster with geoseg's E-UNet model and writes one "
+        return ("Finds the buildings in a georeferenced raster with geoseg's building model and writes one "
                 "polygon per building (area_m2, perimeter_m, score) in the raster's CRS. Optionally also "
-                "the building probability raster.")
+                "the building probability raster. With an extent or polygons, only that area is read and "
+                "buildings crossing its edge are cut there.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Raster layer"))
-        self._model_and_device()
-        self.addParameter(QgsProcessingParameterNumber(
-            "THRESHOLD", "Building probability threshold", QgsProcessingParameterNumber.Double, 0.5,
-            minValue=0.01, maxValue=0.99))
-        self.addParameter(QgsProcessingParameterBoolean("REGULARIZE", "Straighten outlines", defaultValue=False))
-        self.addParameter(QgsProcessingParameterBoolean("SEPARATE", "Split touching buildings", defaultValue=False))
-        self.addParameter(QgsProcessingParameterBoolean(
-            "NATIVE_PIXELS", "Keep the raster's own pixel size (default: resample to the model's)", defaultValue=False))
+        self._prediction_parameters()
         output = QgsProcessingParameterVectorDestination(
             "OUTPUT", "Buildings", QgsProcessing.TypeVectorPolygon)
         output.setSupportsNonFileBasedOutput(False)
@@ -99,15 +133,8 @@ class ExtractBuildings(_Base):
             raise QgsProcessingException("the input must be a raster layer stored in a file")
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         raster = self.parameterAsOutputLayer(parameters, "PROBABILITY", context) or None
-        args = runner.predict_command(
-            executable(), layer.source(), output, raster,
-            self.parameterAsString(parameters, "MODEL", context) or None,
-            self.parameterAsDouble(parameters, "THRESHOLD", context),
-            DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
-            self.parameterAsBool(parameters, "REGULARIZE", context),
-            self.parameterAsBool(parameters, "SEPARATE", context),
-            self.parameterAsBool(parameters, "NATIVE_PIXELS", context),
-        )
+        args = runner.predict_command(executable(), layer.source(), output,
+                                      self._options(parameters, context, feedback), raster)
         run_cli(args, feedback)
         return {"OUTPUT": output, "PROBABILITY": raster}
 
@@ -121,14 +148,15 @@ class ExtractBuildingsBatch(_Base):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Runs geoseg over every raster of a folder: one GeoPackage per input, skipping inputs already "
-                "done with the same model, and optionally one merged layer with buildings across tile "
-                "borders joined.")
+                "done with the same model and settings, and optionally one merged layer with buildings "
+                "across tile borders joined. If another run is working on the output folder, this one "
+                "waits for it and says so in the log.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterFile("FOLDER", "Input folder", QgsProcessingParameterFile.Folder))
         self.addParameter(QgsProcessingParameterString("PATTERN", "File pattern", defaultValue="*.tif"))
         self.addParameter(QgsProcessingParameterBoolean("RECURSIVE", "Include subfolders", defaultValue=False))
-        self._model_and_device()
+        self._prediction_parameters()
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
         self.addParameter(QgsProcessingParameterFileDestination(
             "MERGED", "Merged buildings", "GeoPackage (*.gpkg)", optional=True, createByDefault=False))
@@ -138,10 +166,9 @@ class ExtractBuildingsBatch(_Base):
         output_folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
         merged = self.parameterAsFileOutput(parameters, "MERGED", context) or None
         args = runner.batch_command(
-            executable(), folder, output_folder, self.parameterAsString(parameters, "PATTERN", context),
+            executable(), folder, output_folder, self._options(parameters, context, feedback),
+            self.parameterAsString(parameters, "PATTERN", context),
             self.parameterAsBool(parameters, "RECURSIVE", context), merged,
-            self.parameterAsString(parameters, "MODEL", context) or None,
-            DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
         )
         run_cli(args, feedback)
         return {"OUTPUT_FOLDER": output_folder, "MERGED": merged}

@@ -1,4 +1,4 @@
-"""The dialog behind the toolbar button: which layer, which model, where to write."""
+"""The dialog behind the toolbar button: which layer and area, which model, where to write."""
 
 from __future__ import annotations
 
@@ -16,35 +16,49 @@ from qgis.PyQt.QtWidgets import (
     QLineEdit,
 )
 
+from . import runner
+
+# The area choices, in the order of the combo box.
+AREAS = ("whole raster", "current map extent", "selected features of a polygon layer")
+
 
 class ExtractDialog(QDialog):
-    def __init__(self, parent=None, layer: QgsRasterLayer | None = None) -> None:
+    def __init__(self, parent=None, layer: QgsRasterLayer | None = None, canvas=None) -> None:
         super().__init__(parent)
+        self.canvas = canvas
         self.setWindowTitle("geoseg: extract buildings")
         form = QFormLayout(self)
         self.layer = QgsMapLayerComboBox(self)
         self.layer.setFilters(QgsMapLayerProxyModel.RasterLayer)
         if layer is not None:
             self.layer.setLayer(layer)
+        self.area = QComboBox(self)
+        self.area.addItems(AREAS)
+        self.area_layer = QgsMapLayerComboBox(self)
+        self.area_layer.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.area_layer.setEnabled(False)
+        self.area.currentIndexChanged.connect(lambda i: self.area_layer.setEnabled(i == 2))
         self.model = QLineEdit(self)
         self.model.setPlaceholderText("default building model (or a name / .safetensors / .onnx file)")
         self.threshold = QDoubleSpinBox(self)
-        self.threshold.setRange(0.01, 0.99)
+        self.threshold.setRange(0.0, 0.99)
         self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(0.5)
+        self.threshold.setSpecialValueText("the model's")  # shown at 0: send nothing, the card decides
+        self.threshold.setValue(0.0)
         self.device = QComboBox(self)
         self.device.addItems(["auto", "cpu", "cuda"])
+        self.separate = QComboBox(self)
+        self.separate.addItems(runner.SEPARATE)
         self.regularize = QCheckBox("straighten outlines (right angles)", self)
-        self.separate = QCheckBox("split touching buildings", self)
         self.native_pixels = QCheckBox("keep the raster's pixel size (default: the model's; 0.5 m for the shipped one)", self)
         self.output = QgsFileWidget(self)
         self.output.setStorageMode(QgsFileWidget.SaveFile)
         self.output.setFilter("GeoPackage (*.gpkg);;GeoJSON (*.geojson);;FlatGeobuf (*.fgb);;Shapefile (*.shp)")
         self.with_raster = QCheckBox("also write the probability raster", self)
-        for label, widget in (("Raster layer", self.layer), ("Model", self.model), ("Threshold", self.threshold),
-                              ("Device", self.device), ("", self.regularize), ("", self.separate),
-                              ("", self.native_pixels), ("Output", self.output),
-                              ("", self.with_raster)):
+        for label, widget in (("Raster layer", self.layer), ("Area", self.area), ("Area layer", self.area_layer),
+                              ("Model", self.model), ("Threshold", self.threshold), ("Device", self.device),
+                              ("Touching buildings", self.separate), ("", self.regularize),
+                              ("", self.native_pixels), ("Output", self.output), ("", self.with_raster)):
             form.addRow(label, widget)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, parent=self)
         buttons.accepted.connect(self.accept)
@@ -59,16 +73,30 @@ class ExtractDialog(QDialog):
             self.output.setFilePath(base + "_buildings.gpkg")
 
     def values(self) -> dict:
-        """What the user chose, as keyword arguments of GeosegPlugin.start."""
+        """What the user chose, as keyword arguments of GeosegPlugin.start. ``options`` holds
+        geoseg's prediction options by name; what the user left alone is not in it."""
         output = self.output.filePath()
+        options = {
+            "model": self.model.text().strip() or None,
+            "device": self.device.currentText(),
+            "threshold": self.threshold.value() or None,
+            "separate": runner.SEPARATE[self.separate.currentText()],
+            "regularize": True if self.regularize.isChecked() else None,
+            "gsd": "native" if self.native_pixels.isChecked() else None,
+        }
         return {
             "layer": self.layer.currentLayer(),
             "output": output,
             "raster": os.path.splitext(output)[0] + "_prob.tif" if self.with_raster.isChecked() else None,
-            "model": self.model.text().strip() or None,
-            "threshold": self.threshold.value(),
-            "device": self.device.currentText(),
-            "regularize": self.regularize.isChecked(),
-            "separate": self.separate.isChecked(),
-            "native_pixels": self.native_pixels.isChecked(),
+            "options": {k: v for k, v in options.items() if v is not None},
+            "area": self._area(),
         }
+
+    def _area(self):
+        """None (the whole raster), ("extent", rectangle, crs) or ("features", polygon layer)."""
+        choice = self.area.currentIndex()
+        if choice == 1 and self.canvas is not None:
+            return ("extent", self.canvas.extent(), self.canvas.mapSettings().destinationCrs())
+        if choice == 2:
+            return ("features", self.area_layer.currentLayer())
+        return None

@@ -4,12 +4,15 @@ the background, and the Processing provider."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
 from . import runner
+from .area import AreaError, area_options
 from .dialog import ExtractDialog
 from .provider import GeosegProvider
 from .settings import configured_executable
@@ -52,14 +55,16 @@ class GeosegPlugin:
 
     def run(self) -> None:
         layer = self.iface.activeLayer()
-        dialog = ExtractDialog(self.iface.mainWindow(), layer if isinstance(layer, QgsRasterLayer) else None)
+        dialog = ExtractDialog(self.iface.mainWindow(), layer if isinstance(layer, QgsRasterLayer) else None,
+                               self.iface.mapCanvas())
         if dialog.exec_():
             self.start(**dialog.values())
 
-    def start(self, layer, output: str, raster: str | None = None, model: str | None = None,
-              threshold: float | None = None, device: str = "auto", regularize: bool = False,
-              separate: bool = False, native_pixels: bool = False) -> GeosegTask | None:
-        """Run geoseg on ``layer`` in a background task; the result is added to the map."""
+    def start(self, layer, output: str, raster: str | None = None, options: dict | None = None,
+              area=None) -> GeosegTask | None:
+        """Run geoseg on ``layer`` in a background task; the result is added to the map.
+        ``options`` are geoseg's prediction options by name (see runner.option_arguments);
+        ``area`` limits the run (see area.area_options)."""
         if layer is None or layer.providerType() != "gdal" or not os.path.isfile(layer.source()):
             self._tell("choose a raster layer stored in a file (GeoTIFF)", Qgis.Warning)
             return None
@@ -71,11 +76,18 @@ class GeosegPlugin:
         except runner.RunnerError as exc:
             self._tell(str(exc), Qgis.Critical)
             return None
-        args = runner.predict_command(executable, layer.source(), output, raster, model, threshold, device, regularize,
-                                      separate, native_pixels)
+        scratch = tempfile.mkdtemp(prefix="geoseg-area-")
+        try:
+            chosen = {**(options or {}), **area_options(area, scratch)}
+        except AreaError as exc:
+            shutil.rmtree(scratch, ignore_errors=True)
+            self._tell(str(exc), Qgis.Warning)
+            return None
+        args = runner.predict_command(executable, layer.source(), output, chosen, raster)
         name = f"{layer.name()} buildings"
 
         def done(ok: bool, error: str | None, canceled: bool) -> None:
+            shutil.rmtree(scratch, ignore_errors=True)
             self.tasks = [t for t in self.tasks if t is not task]
             if ok:
                 self._add_outputs(output, raster, name)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 # Overall progress: tiles are most of the work, vectorising the rest.
 STAGES = ("infer", "files")  # geoseg predict and geoseg batch; polygons are made beside inference
 ENV_EXECUTABLE = "GEOSEG_EXECUTABLE"
+# Splitting touching buildings, as offered in the dialog and Processing: the value of --separate.
+SEPARATE = {"as the model decides": None, "split touching buildings": True, "keep touching buildings together": False}
 
 
 class RunnerError(Exception):
@@ -33,40 +35,44 @@ def find_executable(configured: str | None = None) -> str:
     )
 
 
-def predict_command(executable: str, scene: str, output: str, raster: str | None = None, model: str | None = None,
-                    threshold: float | None = None, device: str = "auto", regularize: bool = False,
-                    separate: bool = False, native_pixels: bool = False) -> list[str]:
-    """Arguments for ``geoseg predict`` (a list: never run through a shell). ``native_pixels``
-    keeps the raster's own pixel size instead of resampling it to the model's."""
-    args = [executable, "predict", scene, "-o", output, "--overwrite", "--progress", "json", "--device", device]
-    if raster:
-        args += ["--raster", raster]
-    if model:
-        args += ["--model", model]
-    if threshold is not None:
-        args += ["--threshold", str(threshold)]
-    if regularize:
-        args.append("--regularize")
-    if separate:
-        args.append("--separate")
-    if native_pixels:
-        args += ["--gsd", "native"]
+def option_arguments(options: dict) -> list[str]:
+    """Arguments for geoseg's prediction options, named as the fields of
+    ``geoseg.options.PredictOptions`` (the CLI's option names with underscores): None is left
+    out (the model's or the CLI's default), True and False become ``--name`` and ``--no-name``,
+    lists and tuples are comma-separated."""
+    args: list[str] = []
+    for name, value in options.items():
+        flag = name.replace("_", "-")
+        if value is None:
+            continue
+        if value is True or value is False:
+            args.append(f"--{flag}" if value else f"--no-{flag}")
+        elif isinstance(value, (list, tuple)):
+            args += [f"--{flag}", ",".join(str(v) for v in value)]
+        else:
+            args += [f"--{flag}", str(value)]
     return args
 
 
-def batch_command(executable: str, folder: str, output_folder: str, pattern: str = "*.tif",
-                  recursive: bool = False, merge: str | None = None, model: str | None = None,
-                  device: str = "auto") -> list[str]:
-    """Arguments for ``geoseg batch``."""
-    args = [executable, "batch", folder, "-o", output_folder, "--pattern", pattern, "--progress", "json",
-            "--device", device, "--wait"]
+def predict_command(executable: str, scene: str, output: str, options: dict | None = None,
+                    raster: str | None = None) -> list[str]:
+    """Arguments for ``geoseg predict`` (a list: never run through a shell)."""
+    args = [executable, "predict", scene, "-o", output, "--overwrite", "--progress", "json"]
+    if raster:
+        args += ["--raster", raster]
+    return args + option_arguments(options or {})
+
+
+def batch_command(executable: str, folder: str, output_folder: str, options: dict | None = None,
+                  pattern: str = "*.tif", recursive: bool = False, merge: str | None = None) -> list[str]:
+    """Arguments for ``geoseg batch``. It waits for another run on the same output folder
+    (geoseg says so in a line that :func:`run` passes on)."""
+    args = [executable, "batch", folder, "-o", output_folder, "--pattern", pattern, "--progress", "json", "--wait"]
     if recursive:
         args.append("--recursive")
     if merge:
         args += ["--merge", merge]
-    if model:
-        args += ["--model", model]
-    return args
+    return args + option_arguments(options or {})
 
 
 def progress_of(line: str) -> float | None:
@@ -90,8 +96,10 @@ def error_of(lines: list[str]) -> str:
 
 
 def run(args: list[str], on_progress: Callable[[float], None], is_canceled: Callable[[], bool],
-        poll: float = 0.2) -> tuple[int, str | None]:
+        on_message: Callable[[str], None] = lambda line: None, poll: float = 0.2) -> tuple[int, str | None]:
     """Run geoseg to the end or until ``is_canceled()``; return (exit code, error line or None).
+    Progress lines go to ``on_progress`` as percentages, geoseg's other notes (``geoseg: ...``,
+    such as waiting for another batch run) to ``on_message``.
 
     Cancelling sends SIGTERM: geoseg then removes its temporary files and exits 130."""
     try:
@@ -112,6 +120,8 @@ def run(args: list[str], on_progress: Callable[[float], None], is_canceled: Call
             percent = progress_of(line)
             if percent is not None:
                 on_progress(percent)
+            elif line.startswith("geoseg: ") and not line.startswith("geoseg: error: "):
+                on_message(line[len("geoseg: "):])
         if is_canceled() and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:

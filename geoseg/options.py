@@ -1,0 +1,93 @@
+"""The settings of a prediction, in one place. ``geoseg predict`` and ``geoseg batch`` build a
+:class:`PredictOptions` from their command-line options (same names, with dashes for
+underscores), :func:`geoseg.pipeline.predict` and :func:`geoseg.batch.run_batch` take one, the
+batch state hashes one, and the QGIS plugin writes the same names as arguments."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from geoseg.errors import GeosegError
+from geoseg.models.card import ModelCard
+from geoseg.vectorize import Shaping
+
+ENGINE = ("model", "device", "backend", "precision", "compile", "batch_size", "tta")
+# settings that change how fast, never what comes out; the batch digest leaves them out
+SPEED_ONLY = ("device", "compile", "batch_size")
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How a scene is predicted. None means the model card's choice (tile size, overlap,
+    threshold, separating touching buildings) or nothing (bands: the scene's, area: the whole
+    scene)."""
+
+    # which model, and how it runs (see geoseg.inference.load_predictor)
+    model: str | None = None
+    device: str = "auto"
+    backend: str = "auto"
+    precision: str = "auto"
+    compile: str = "auto"  # yes, no, or auto: for scenes (batch: folders) of COMPILE_MIN_MEGAPIXELS or more
+    batch_size: int = 4
+    tta: bool = False
+    # what the model sees
+    tile_size: int | None = None
+    overlap: int | None = None
+    bands: tuple[int, ...] | None = None
+    gsd: str = "auto"
+    bbox: tuple[float, float, float, float] | None = None  # minx, miny, maxx, maxy in bbox_crs
+    bbox_crs: str | None = None  # default: the scene's CRS
+    aoi: str | None = None  # a vector file of polygons (any CRS)
+    # how probabilities become polygons (see geoseg.vectorize.Shaping)
+    threshold: float | None = None
+    simplify: float | None = None
+    min_area: float = 2.0
+    fill_holes: float = 2.0
+    regularize: bool = False
+    separate: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.overlap is not None and self.tile_size is not None and self.overlap >= self.tile_size:
+            raise GeosegError(f"--overlap {self.overlap} must be smaller than --tile-size {self.tile_size}")
+        if self.bbox is not None and self.aoi is not None:
+            raise GeosegError("give --bbox or --aoi, not both")
+        if self.bbox_crs is not None and self.bbox is None:
+            raise GeosegError("--bbox-crs goes with --bbox")
+        if self.bbox is not None and not (self.bbox[0] < self.bbox[2] and self.bbox[1] < self.bbox[3]):
+            raise GeosegError(f"--bbox {','.join(map(str, self.bbox))} is not minx,miny,maxx,maxy with min < max")
+
+    @classmethod
+    def pop_from(cls, params: dict) -> PredictOptions:
+        """The options among ``params`` (a command's parsed parameters, by field name), removed from it."""
+        return cls(**{f.name: params.pop(f.name) for f in fields(cls) if f.name in params})
+
+    def engine(self) -> dict:
+        """The fields that choose the model and how it runs."""
+        return {name: getattr(self, name) for name in ENGINE}
+
+    def changed_engine(self) -> list[str]:
+        """Engine fields set to something other than their default."""
+        default = PredictOptions()
+        return [name for name in ENGINE if getattr(self, name) != getattr(default, name)]
+
+    def shaping(self, card: ModelCard) -> Shaping:
+        separate = card.separate if self.separate is None else self.separate
+        if separate and card.activation != "sigmoid":
+            if self.separate:
+                raise GeosegError(f"--separate splits buildings; {card.name} is a {len(card.classes)}-class model")
+            separate = False
+        return Shaping(simplify_m=self.simplify, min_area_m2=self.min_area, fill_holes_m2=self.fill_holes,
+                       regularize=self.regularize, separate=separate)
+
+    def digest(self, model_fingerprint: str) -> str:
+        """The model (its fingerprint), the area file as it is now, and every setting that
+        changes an output: a change in any means redo."""
+        kept = {k: v for k, v in asdict(self).items() if k not in SPEED_ONLY}
+        if self.aoi is not None and Path(self.aoi).is_file():
+            stat = Path(self.aoi).stat()
+            kept["aoi"] = [self.aoi, stat.st_size, stat.st_mtime_ns]
+        text = json.dumps({**kept, "model": model_fingerprint}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
