@@ -17,7 +17,6 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
-from rasterio.errors import WindowError
 from rasterio.windows import Window, from_bounds
 
 from geoseg.area import Area
@@ -81,15 +80,15 @@ def native_grid(src: rasterio.DatasetReader) -> Grid:
 
 def cropped(grid: Grid, bounds: tuple[float, float, float, float]) -> Grid:
     """The whole pixels of ``grid`` that cover ``bounds`` (minx, miny, maxx, maxy in its CRS)."""
-    window = from_bounds(*bounds, transform=grid.transform).round_offsets("floor").round_lengths("ceil")
-    try:
-        window = window.intersection(Window(0, 0, grid.width, grid.height))
-    except WindowError:
-        window = None
-    if window is None or window.width < 1 or window.height < 1:
+    exact = from_bounds(*bounds, transform=grid.transform)
+    eps = 1e-6  # a bound on a pixel edge, give or take float noise, takes no extra pixel
+    col0 = max(0, math.floor(exact.col_off + eps))
+    row0 = max(0, math.floor(exact.row_off + eps))
+    col1 = min(grid.width, math.ceil(exact.col_off + exact.width - eps))
+    row1 = min(grid.height, math.ceil(exact.row_off + exact.height - eps))
+    if col1 <= col0 or row1 <= row0:
         raise GeosegError("the area of interest does not overlap the scene")
-    col, row = int(window.col_off), int(window.row_off)
-    return Grid(grid.transform * Affine.translation(col, row), int(window.width), int(window.height), grid.resampling)
+    return Grid(grid.transform * Affine.translation(col0, row0), col1 - col0, row1 - row0, grid.resampling)
 
 
 @dataclass(frozen=True)

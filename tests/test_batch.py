@@ -13,6 +13,8 @@ from dataclasses import replace
 import numpy as np
 import pyogrio
 import pytest
+import rasterio
+import shapely
 from rasterio.transform import from_origin
 
 from conftest import BrightNet, ORIGIN, predictor_for, rectangles_scene, write_scene
@@ -164,3 +166,68 @@ def test_killed_run_resumes_and_finishes(tmp_path):
     assert summary["skipped"] == len(finished) and summary["done"] == 6 - len(finished)
     assert len(list(out.glob("*.gpkg"))) == 6
     assert not list(out.glob(".*part*"))
+
+
+def test_outputs_in_another_format_with_rasters_and_previews_named_from_patterns(tmp_path):
+    make_mosaic(tmp_path / "in")
+    plain = batch.run_batch(tmp_path / "in", tmp_path / "out", OPTIONS, batch.Outputs("geojson"))
+    assert plain["done"] == 4 and sorted(p.name for p in (tmp_path / "out").glob("*.geojson"))[0] == "tile_0_0.geojson"
+    outputs = batch.Outputs("geojson", raster="{stem}_prob.tif", preview="{stem}.png", creation_options={"compress": "lzw"})
+    more = batch.run_batch(tmp_path / "in", tmp_path / "out", OPTIONS, outputs, merge=tmp_path / "all.gpkg")
+    assert more["done"] == 4 and more["skipped"] == 0  # asking for more outputs redoes the inputs
+    with rasterio.open(tmp_path / "out" / "tile_1_1_prob.tif") as prob:
+        assert prob.compression.name == "lzw" and prob.shape == (TILE, TILE)
+    assert (tmp_path / "out" / "tile_1_1.png").read_bytes()[:4] == b"\x89PNG"
+    assert more["merged_buildings"] == len(MOSAIC_BOXES)
+    with pytest.raises(GeosegError, match="must be a file name with {stem}"):
+        batch.Outputs(raster="prob.tif")
+
+
+def test_a_file_the_batch_did_not_write_is_left_alone_unless_overwrite(tmp_path):
+    make_mosaic(tmp_path / "in")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "tile_0_0.gpkg").write_text("the user's own file")
+    kept = batch.run_batch(tmp_path / "in", tmp_path / "out", OPTIONS)
+    assert (kept["done"], kept["failed"]) == (3, 1)
+    assert (tmp_path / "out" / "tile_0_0.gpkg").read_text() == "the user's own file"
+    redone = batch.run_batch(tmp_path / "in", tmp_path / "out", replace(OPTIONS, threshold=0.6))
+    assert (redone["done"], redone["failed"]) == (3, 1)  # its own outputs are redone without asking
+    replaced = batch.run_batch(tmp_path / "in", tmp_path / "out", OPTIONS, batch.Outputs(overwrite=True))
+    assert replaced["done"] == 4 and len(pyogrio.read_dataframe(tmp_path / "out" / "tile_0_0.gpkg")) == 4
+
+
+def test_waiting_for_another_run_is_announced_then_done(tmp_path):
+    import threading
+
+    make_mosaic(tmp_path / "in")
+    (tmp_path / "out").mkdir()
+    waited, result = [], {}
+    with FolderLock(tmp_path / "out"):
+        worker = threading.Thread(target=lambda: result.update(batch.run_batch(
+            tmp_path / "in", tmp_path / "out", OPTIONS, wait=True, on_wait=waited.append)))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while not waited and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert waited == [str(os.getpid())] and not result  # told whom it waits for, and still waiting
+    worker.join(120)
+    assert result["done"] == 4
+
+
+def test_merging_keeps_every_column_and_joins_only_the_same_class(tmp_path):
+    from geoseg.merge import write_merged
+    from geoseg.vector_io import schema, write_vector
+
+    columns = schema(multiclass=True, regularized=True)
+    left, right = shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)  # touching across a tile border
+    other = shapely.box(10, 10, 20, 20)  # touches the left one's corner region, but another class
+    rows = lambda geoms, classes, flags: [  # noqa: E731
+        {"geometry": g, "class_id": c, "class": ["road", "building"][c], "area_m2": g.area, "perimeter_m": g.length,
+         "score": 0.8, "regularized": f} for g, c, f in zip(geoms, classes, flags)]
+    write_vector(rows([left], [1], [True]), tmp_path / "a.gpkg", "EPSG:32633", columns, overwrite=False)
+    write_vector(rows([right, other], [1, 0], [False, True]), tmp_path / "b.gpkg", "EPSG:32633", columns, overwrite=False)
+    assert write_merged([tmp_path / "a.gpkg", tmp_path / "b.gpkg"], tmp_path / "m.gpkg", 0.5, overwrite=False) == 2
+    merged = pyogrio.read_dataframe(tmp_path / "m.gpkg").sort_values("area_m2")
+    assert list(merged.columns) == [*columns, "geometry"]
+    assert list(merged["class"]) == ["road", "building"] and list(merged["area_m2"]) == [100.0, 200.0]
+    assert list(merged["regularized"]) == [True, False]  # joined: straight only if every piece was

@@ -65,6 +65,9 @@ def test_json_progress_lines_for_programs(tmp_path):
     (["--bands", "a,b"], "--bands"),
     (["--gsd", "0"], "--gsd"),
     (["--gsd", "fine"], "--gsd"),
+    (["--bbox", "1,2,3"], "--bbox"),
+    (["--bbox-crs", "EPSG:4326"], "--bbox-crs goes with --bbox"),
+    (["--bbox", "0,0,1,1", "--aoi", "a.gpkg"], "not both"),
 ])
 def test_bad_options_are_usage_errors_naming_the_option(tmp_path, args, needle):
     run = geoseg("predict", DEMO_SCENE, "-o", tmp_path / "b.gpkg", *args)
@@ -89,10 +92,21 @@ def test_bad_scenes_get_one_line_and_exit_1(tmp_path, make, needle):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_and_verbose_go_before_or_after_the_command(tmp_path, where):
+    args = ["predict", DEMO_SCENE, "-o", tmp_path / "b.gpkg", "--overwrite", "--model", "eunet-buildings"]
+    quiet = geoseg(*(["-q", *args] if where == "before" else [*args, "-q"]))
+    assert quiet.returncode == 0 and quiet.stdout == "" and (tmp_path / "b.gpkg").exists()
+    verbose = geoseg(*(["-v", *args] if where == "before" else [*args, "-v"]))
+    assert verbose.returncode == 0 and "buildings ->" in verbose.stdout
+    assert json.loads(verbose.stderr[verbose.stderr.index("{"):])["model"] == "eunet-buildings"
+
+
 def test_help_explains_the_options():
     run = geoseg("predict", "--help")
     assert run.returncode == 0
-    for option in ("--output", "--raster", "--model", "--tile-size", "--overlap", "--threshold", "--bands", "--overwrite"):
+    for option in ("--output", "--raster", "--model", "--tile-size", "--overlap", "--threshold", "--bands", "--overwrite",
+                   "--bbox", "--aoi", "--separate / --no-separate", "--quiet", "--verbose"):
         assert option in run.stdout
 
 

@@ -28,7 +28,7 @@ def area_options(area, folder: str) -> dict:
     save = QgsVectorFileWriter.SaveVectorOptions()
     save.driverName = "GPKG"
     save.onlySelectedFeatures = True
-    result = QgsVectorFileWriter.writeAsVectorFormatV2(layer, path, QgsProject.instance().transformContext(), save)
+    result = QgsVectorFileWriter.writeAsVectorFormatV3(layer, path, QgsProject.instance().transformContext(), save)
     if result[0] != QgsVectorFileWriter.NoError:
         raise AreaError(f"could not write the selected features to {path}: {result[1]}")
     return {"aoi": path}

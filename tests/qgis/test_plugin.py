@@ -128,7 +128,7 @@ def test_processing_algorithm_extracts_buildings(provider, tmp_path):
 
     result = processing.run("geoseg:extractbuildings", {
         "INPUT": str(DEMO_SCENE), "OUTPUT": str(tmp_path / "b.gpkg"), "PROBABILITY": str(tmp_path / "p.tif"),
-        "SEPARATE": True, "NATIVE_PIXELS": True,
+        "SEPARATE": 1, "NATIVE_PIXELS": True,
     })
     layer = QgsVectorLayer(result["OUTPUT"], "b", "ogr")
     assert layer.isValid() and layer.featureCount() > 0
@@ -160,6 +160,69 @@ def test_batch_algorithm_processes_a_folder(provider, tmp_path):
         write_tif(folder / name, 300, 300)
     result = processing.run("geoseg:extractbuildingsbatch", {
         "FOLDER": str(folder), "OUTPUT_FOLDER": str(tmp_path / "out"), "MERGED": str(tmp_path / "all.gpkg"),
+        "THRESHOLD": 0.6, "SEPARATE": 2, "REGULARIZE": True, "NATIVE_PIXELS": True,
     })
     assert sorted(p.name for p in (tmp_path / "out").glob("*.gpkg")) == ["a.gpkg", "b.gpkg"]
     assert QgsVectorLayer(result["MERGED"], "m", "ogr").isValid()
+
+
+def test_dialog_sends_only_what_the_user_changed(iface, qgis_app):
+    from geoseg_qgis import runner
+    from geoseg_qgis.dialog import ExtractDialog
+
+    layer = QgsRasterLayer(str(DEMO_SCENE), "scene", "gdal")
+    dialog = ExtractDialog(None, layer, iface.mapCanvas())
+    values = dialog.values()
+    assert values["options"] == {"device": "auto"} and values["area"] is None
+    args = runner.predict_command("geoseg", layer.source(), "b.gpkg", values["options"])
+    assert "--threshold" not in args and "--separate" not in args and "--no-separate" not in args
+    dialog.threshold.setValue(0.4)
+    dialog.separate.setCurrentIndex(2)
+    dialog.area.setCurrentIndex(1)
+    values = dialog.values()
+    assert values["options"]["threshold"] == 0.4 and values["options"]["separate"] is False
+    assert values["area"][0] == "extent"
+
+
+def test_toolbar_run_limited_to_the_selected_polygons(iface, geoseg_executable, tmp_path):
+    from qgis.core import QgsFeature, QgsGeometry, QgsRectangle
+
+    scene = QgsRasterLayer(str(DEMO_SCENE), "scene", "gdal")
+    extent = scene.extent()
+    half = QgsRectangle(extent.xMinimum(), extent.center().y(), extent.center().x(), extent.yMaximum())
+    area = QgsVectorLayer("Polygon?crs=EPSG:4326", "area", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromRect(half))
+    area.dataProvider().addFeatures([feature])
+    area.selectAll()
+    plugin = load_plugin(iface)
+    output = tmp_path / "b.gpkg"
+    try:
+        task = plugin.start(scene, str(output), str(tmp_path / "p.tif"), {"model": "eunet-buildings"},
+                            ("features", area))
+        assert task is not None and "--aoi" in task.args
+        wait_until(lambda: not plugin.tasks)
+    finally:
+        qgis.utils.unloadPlugin("geoseg_qgis")
+    buildings = QgsVectorLayer(f"{output}|layername=buildings", "b", "ogr")
+    assert buildings.featureCount() > 0
+    assert half.buffered(0.5 / 95_000).contains(buildings.extent())  # cut at the area's edge, to a 0.5 m pixel
+    probability = QgsRasterLayer(str(tmp_path / "p.tif"), "p", "gdal")
+    assert probability.width() < 200 and probability.height() < 200  # the quarter of 361 x 361
+
+
+def test_processing_limited_to_an_extent(provider, tmp_path):
+    import processing
+
+    scene = QgsRasterLayer(str(DEMO_SCENE), "scene", "gdal")
+    e = scene.extent()
+    cx, cy = e.center().x(), e.center().y()
+    result = processing.run("geoseg:extractbuildings", {
+        "INPUT": str(DEMO_SCENE), "OUTPUT": str(tmp_path / "b.gpkg"), "PROBABILITY": str(tmp_path / "p.tif"),
+        "EXTENT": f"{e.xMinimum()},{cx},{cy},{e.yMaximum()} [EPSG:4326]", "THRESHOLD": 0.5,
+    })
+    probability = QgsRasterLayer(result["PROBABILITY"], "p", "gdal")
+    assert 175 <= probability.width() <= 185 and 175 <= probability.height() <= 185
+    layer = QgsVectorLayer(result["OUTPUT"], "b", "ogr")
+    pixel = 0.5 / 95_000  # the model's 0.5 m pixel in degrees of longitude here: the cut follows pixel centres
+    assert layer.featureCount() > 0 and layer.extent().xMaximum() <= cx + pixel
