@@ -114,6 +114,7 @@ def inference_options(command):
         click.option("--fill-holes", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Fill holes smaller than this many square metres."),
         click.option("--regularize/--no-regularize", default=False, help="Straighten outlines: walls parallel or perpendicular to the building's main direction (kept as traced where that would change the shape)."),
         click.option("--separate/--no-separate", default=None, help="Split touching buildings where the probability dips between them (a watershed from the confident cores of each building). Default: the model card's (on for the shipped model)."),
+        click.option("--max-size", type=click.FloatRange(min=0, min_open=True), default=1000.0, show_default=True, metavar="METRES", help="A region of building pixels longer than this on a side is no building (a field, a shadow, a town painted as one): it is written cut into pieces along a grid of 256 x 1024 of the model's pixels, which keeps vectorising fast whatever the mask looks like; the summary counts such regions (cut_regions)."),
         click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs."),
         click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary on stdout."),
     ]
@@ -270,6 +271,14 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+def _exit_now(code: int) -> None:
+    """Exit without waiting for worker threads still finishing a step nobody wants: their
+    outputs were removed on the way here, and they hold nothing else."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     """Entry point: one line per failure, exit 1 (failed), 2 (usage) or 130 (interrupted)."""
     signal.signal(signal.SIGTERM, _terminate)
@@ -289,12 +298,9 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("geoseg: interrupted; no output was written", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        click.echo("geoseg: interrupted; no output was written", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        _exit_now(EXIT_INTERRUPTED)
     except GeosegError as exc:
         click.echo(f"geoseg: error: {exc}", err=True)
         sys.exit(EXIT_FAILED)

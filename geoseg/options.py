@@ -48,6 +48,7 @@ class PredictOptions:
     fill_holes: float = 2.0
     regularize: bool = False
     separate: bool | None = None
+    max_size: float = 1000.0  # metres: larger regions are no building and come out cut (see geoseg.vectorize)
 
     def __post_init__(self) -> None:
         if self.overlap is not None and self.tile_size is not None and self.overlap >= self.tile_size:
@@ -80,7 +81,7 @@ class PredictOptions:
                 raise GeosegError(f"--separate splits buildings; {card.name} is a {len(card.classes)}-class model")
             separate = False
         return Shaping(simplify_m=self.simplify, min_area_m2=self.min_area, fill_holes_m2=self.fill_holes,
-                       regularize=self.regularize, separate=separate)
+                       regularize=self.regularize, separate=separate, max_size_m=self.max_size)
 
     def digest(self, model_fingerprint: str) -> str:
         """The model (its fingerprint), the area file as it is now, and every setting that

@@ -4,10 +4,11 @@ This is the Python API behind ``geoseg predict``."""
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from rasterio.windows import Window
 
 from geoseg.area import area_of_interest
 from geoseg.atomic import atomic_output, check_writable
-from geoseg.background import Background
+from geoseg.background import Background, Stopped
 from geoseg.errors import GeosegError
 from geoseg.ground import pixel_size_m
 from geoseg.inference import Predictor, load_predictor
@@ -30,7 +31,7 @@ from geoseg.vector_io import driver_for, schema, write_vector
 from geoseg.models.card import ModelCard
 from geoseg.resample import SceneView, scene_view, target_gsd
 from geoseg.separate import separated
-from geoseg.vectorize import Shaping, binary_classes, polygonize_strips, shape_buildings
+from geoseg.vectorize import Shaping, StripPolygonizer, binary_classes, shape_buildings
 
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 Stripe = tuple[int, np.ndarray, np.ndarray]  # (first row, uint8 bands (count, rows, width), valid (rows, width))
@@ -103,7 +104,7 @@ def predict(
                 dst = writer.enter_context(rasterio.open(prob_path, "w", **profile))
                 layout.describe(dst)
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch)
-            with Background(vectorizer, name="geoseg-vectorize") as stripes:
+            with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
                             progress, watch)
         records = stripes.result
@@ -126,6 +127,7 @@ def predict(
         "resampled": view.grid is not None and view.grid.transform.a != src.transform.a,
         "area_of_interest": area.source if area is not None else None,
         "separated": shaping.separate,
+        "cut_regions": vectorizer.cut,
         "seconds": round(seconds, 3),
         "megapixels_per_second": round(megapixels / seconds, 3),
         "device": predictor.device,
@@ -203,16 +205,24 @@ class StripeVectorizer:
     shaping: Shaping
     raster: rasterio.io.DatasetWriter | None
     watch: Stopwatch
+    stop: threading.Event = field(default_factory=threading.Event)  # set when the caller gives up
+    cut: int = 0  # regions too large to be buildings, cut into pieces (see geoseg.vectorize)
     _waited: float = 0.0
 
     def __call__(self, stripes: Iterator[Stripe]) -> list[dict]:
         started, self._waited = time.perf_counter(), 0.0
         written = self.watch.seconds["write"]
         strips = self._classes(stripes)
+        pixel_m = pixel_size_m(self.transform, self.crs)
         if self.shaping.separate:
-            strips = separated(strips, pixel_size_m(self.transform, self.crs))
-        regions = polygonize_strips(strips)
-        records = [self.layout.attributes(r) for r in shape_buildings(regions, self.transform, self.crs, self.shaping)]
+            strips = separated(strips, pixel_m)
+        polygonizer = StripPolygonizer.shaped(self.shaping, pixel_m)
+        records = []
+        for record in shape_buildings(polygonizer(strips), self.transform, self.crs, self.shaping):
+            if self.stop.is_set():
+                raise Stopped
+            records.append(self.layout.attributes(record))
+        self.cut = polygonizer.cut
         busy = time.perf_counter() - started - self._waited - (self.watch.seconds["write"] - written)
         self.watch.add("vectorize", busy)
         return records

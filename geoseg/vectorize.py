@@ -1,10 +1,16 @@
-"""Building masks to polygons, a strip of rows at a time.
+"""Building masks to polygons, a strip of rows at a time, at a cost linear in the pixels.
 
-Each strip is labelled into 4-connected components and polygonised in pixel coordinates
-(integers, so pieces from neighbouring strips share their edges exactly). A component that
-touches the strip's last row stays open; the next strip's first row says which of its
-components continue it, and the pieces are unioned once the building is closed. Memory holds
-one strip and the buildings still open, whatever the scene's height.
+Each strip is cut into cells of ``CELL_COLUMNS`` columns; each cell is labelled into
+4-connected components and each component polygonised in integer pixel coordinates, so a
+*piece* never changes once made and pieces of one region in neighbouring cells share their
+edges exactly. Pieces that touch across a cell border (same class, same row or column) belong
+to one region (union-find). A region is emitted as soon as no later strip can extend it,
+its pieces dissolved into one polygon.
+
+A region wider or taller than ``max_px`` pixels (``--max-size`` metres) is no building: a
+field, a shadow, a dense town painted as one. It is emitted as its pieces, cut along the cell
+borders, as soon as each is made; so no union ever spans more than ``max_px`` on a side,
+and memory holds one strip and the regions still open, whatever the scene's size.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from shapely.geometry import Polygon, shape
 
 from geoseg.ground import Ground, pixel_size_m
 
+CELL_COLUMNS = 1024  # columns of a labelling cell: the grid along which oversized regions are cut
+Strip = tuple[int, np.ndarray, np.ndarray]  # (first row, classes (0 = none), score uint8)
+
 
 @dataclass
 class Building:
@@ -31,11 +40,6 @@ class Building:
     prob_sum: float = 0.0
     pixels: int = 0
 
-    def absorb(self, other: "Building") -> None:
-        self.parts.extend(other.parts)
-        self.prob_sum += other.prob_sum
-        self.pixels += other.pixels
-
     @property
     def geometry(self) -> Polygon:
         return self.parts[0] if len(self.parts) == 1 else shapely.union_all(self.parts)
@@ -44,6 +48,26 @@ class Building:
     def score(self) -> float:
         """Mean building probability (0-1) over the building's pixels."""
         return self.prob_sum / self.pixels / 255.0
+
+
+@dataclass
+class _Region:
+    """A region being assembled: its pieces so far and its extent in pixels."""
+
+    value: int
+    pieces: list[Building]
+    bounds: list[int]  # x0, y0, x1, y1
+    oversized: bool = False
+
+    def absorb(self, other: _Region) -> None:
+        self.pieces.extend(other.pieces)
+        self.bounds = [min(self.bounds[0], other.bounds[0]), min(self.bounds[1], other.bounds[1]),
+                       max(self.bounds[2], other.bounds[2]), max(self.bounds[3], other.bounds[3])]
+
+    def building(self) -> Building:
+        """The region as one building (its pieces dissolved)."""
+        return Building(self.value, [p for piece in self.pieces for p in piece.parts],
+                        sum(p.prob_sum for p in self.pieces), sum(p.pixels for p in self.pieces))
 
 
 def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,21 +86,40 @@ def label_classes(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, np.array(values)
 
 
-def strip_components(y0: int, classes: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, dict[int, Building]]:
-    """Label a strip; return the labels and one :class:`Building` per label."""
+def cell_pieces(y0: int, x0: int, classes: np.ndarray, score: np.ndarray, min_px: int = 0,
+                hole_px: float = 0) -> tuple[np.ndarray, list[Building]]:
+    """Label one cell whose top-left pixel is (``x0``, ``y0``); return the labels (0: none) and
+    one piece per label (label ``i`` is ``pieces[i - 1]``).
+
+    A component away from the cell's borders is a whole region already: below ``min_px``
+    pixels it is dropped here, before it is ever traced. Holes below ``hole_px`` pixels inside
+    a piece are filled here too (a hole inside one piece is a hole of the region as it is)."""
     labels, values = label_classes(classes)
     count = len(values) - 1
     if count == 0:
-        return labels, {}
+        return labels, []
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    if min_px > 1:
+        keep = sizes >= min_px
+        keep[0] = False
+        for i, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is not None and not keep[i]:
+                rows, cols = box
+                keep[i] = rows.start == 0 or cols.start == 0 or rows.stop == labels.shape[0] or cols.stop == labels.shape[1]
+        if not keep[1:].all():
+            new = np.zeros(count + 1, dtype=np.int32)
+            new[keep] = np.arange(1, keep.sum() + 1)
+            labels, values, sizes = new[labels], values[keep | (np.arange(count + 1) == 0)], sizes[keep | (np.arange(count + 1) == 0)]
+            count = len(values) - 1
+            if count == 0:
+                return labels, []
     inside = np.flatnonzero(labels)  # buildings cover a small part of a scene: sum over them only
-    flat = labels.ravel()[inside]
-    sums = np.bincount(flat, weights=score.ravel()[inside], minlength=count + 1)
-    sizes = np.bincount(flat, minlength=count + 1)
-    buildings = {i: Building(int(values[i]), prob_sum=float(sums[i]), pixels=int(sizes[i])) for i in range(1, count + 1)}
-    offset = (1.0, 0.0, 0.0, 0.0, 1.0, float(y0))
+    sums = np.bincount(labels.ravel()[inside], weights=score.ravel()[inside], minlength=count + 1)
+    pieces = [Building(int(values[i]), prob_sum=float(sums[i]), pixels=int(sizes[i])) for i in range(1, count + 1)]
+    offset = (1.0, 0.0, float(x0), 0.0, 1.0, float(y0))
     for geom, value in features.shapes(labels, mask=labels > 0, connectivity=4, transform=offset):
-        buildings[int(value)].parts.append(shape(geom))
-    return labels, buildings
+        pieces[int(value) - 1].parts.append(fill_holes(shape(geom), hole_px))
+    return labels, pieces
 
 
 def binary_classes(prob: np.ndarray, valid: np.ndarray, threshold: int) -> np.ndarray:
@@ -84,57 +127,118 @@ def binary_classes(prob: np.ndarray, valid: np.ndarray, threshold: int) -> np.nd
     return ((prob >= threshold) & valid).astype(np.uint8)
 
 
-def polygonize_strips(strips: Iterable[tuple[int, np.ndarray, np.ndarray]]) -> Iterator[Building]:
+class StripPolygonizer:
     """Regions from ``(y0, classes, score)`` strips given top to bottom: ``classes`` holds a
-    non-zero value per class (0 = nothing) and ``score`` uint8 0-255 confidence.
+    non-zero value per class (0 = nothing) and ``score`` uint8 0-255 confidence. Regions
+    larger than ``max_px`` on a side come out cut into their cell pieces; ``cut`` counts them.
+    Regions that lie inside one cell and have fewer than ``min_px`` pixels are dropped, and
+    holes below ``hole_px`` inside one piece filled, as soon as they are found."""
 
-    Regions are yielded as soon as no later strip can extend them.
-    """
-    open_by_label: dict[int, Building] = {}  # previous strip's bottom-row labels -> building
-    last_row: np.ndarray | None = None
-    last_classes: np.ndarray | None = None
-    for y0, classes, score in strips:
-        labels, pieces = strip_components(y0, classes, score)
-        joined: dict[int, Building] = {}
-        if last_row is not None:
-            for above, below in _vertical_links(last_row, labels[0], last_classes == classes[0]):
-                target = joined.get(below)
-                source = open_by_label[above]
-                if target is None:
-                    joined[below] = source
-                elif target is not source:
-                    target.absorb(source)
-                    for k, b in list(open_by_label.items()):
-                        if b is source:
-                            open_by_label[k] = target
-                    for k, b in list(joined.items()):
-                        if b is source:
-                            joined[k] = target
-        for label, piece in pieces.items():
-            if label in joined:
-                joined[label].absorb(piece)
-                pieces[label] = joined[label]
-        still_open = {int(k): pieces[int(k)] for k in np.unique(labels[-1]) if k > 0}
-        continuing = {id(b) for b in still_open.values()}
-        carried = {id(b) for b in joined.values()}
-        yield from _unique(b for b in open_by_label.values() if id(b) not in carried)
-        yield from _unique(b for b in pieces.values() if id(b) not in continuing)
-        open_by_label, last_row, last_classes = still_open, labels[-1], classes[-1]
-    yield from _unique(open_by_label.values())
+    def __init__(self, max_px: float = float("inf"), min_px: int = 0, hole_px: float = 0) -> None:
+        self.max_px = max_px
+        self.min_px = min_px
+        self.hole_px = hole_px
+        self.cut = 0
+        self._parent: list[int] = [0]  # region ids start at 1: 0 marks pixels of no region
+        self._regions: dict[int, _Region] = {}  # by root id
+
+    @classmethod
+    def shaped(cls, shaping: Shaping, pixel_m: float) -> StripPolygonizer:
+        """The polygonizer for ``shaping`` on pixels of ``pixel_m`` metres."""
+        area = pixel_m**2
+        return cls(shaping.max_size_m / pixel_m, int(np.ceil(shaping.min_area_m2 / area - 1e-9)),
+                   shaping.fill_holes_m2 / area)
+
+    def __call__(self, strips: Iterable[Strip]) -> Iterator[Building]:
+        open_ids = np.zeros(0, dtype=np.int64)  # region id of each pixel of the previous strip's last row
+        last_classes: np.ndarray | None = None
+        for y0, classes, score in strips:
+            ids, fresh = self._label(y0, classes, score)
+            for a, b in self._cell_seams(ids, classes):
+                self._union(a, b)
+            if last_classes is not None:
+                touching = (open_ids > 0) & (ids[0] > 0) & (last_classes == classes[0])
+                for a, b in set(zip(open_ids[touching].tolist(), ids[0][touching].tolist())):
+                    self._union(a, b)
+            yield from self._flush_oversized()
+            still_open = {self._find(i) for i in np.unique(ids[-1]).tolist() if i > 0}
+            candidates = {self._find(i) for i in np.unique(open_ids).tolist() if i > 0} | {self._find(i) for i in fresh}
+            for root in sorted(candidates - still_open):
+                yield from self._close(root)
+            open_ids, last_classes = ids[-1], classes[-1]
+        for root in sorted({self._find(i) for i in np.unique(open_ids).tolist() if i > 0}):
+            yield from self._close(root)
+
+    def _close(self, root: int) -> Iterator[Building]:
+        """A region no later strip can extend: one building, or its last pieces if it was cut."""
+        region = self._regions.pop(root)
+        if region.oversized:
+            self.cut += 1
+            yield from region.pieces
+        else:
+            yield region.building()
+
+    def _label(self, y0: int, classes: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Region ids of the strip's pixels (0: none), and the ids made for its pieces."""
+        ids = np.zeros(classes.shape, dtype=np.int64)
+        fresh: list[int] = []
+        height = classes.shape[0]
+        for x0 in range(0, classes.shape[1], CELL_COLUMNS):
+            cols = slice(x0, x0 + CELL_COLUMNS)
+            labels, pieces = cell_pieces(y0, x0, classes[:, cols], score[:, cols], self.min_px, self.hole_px)
+            if not pieces:
+                continue
+            first = len(self._parent)
+            for k, piece in enumerate(pieces):
+                box = [int(v) for v in piece.parts[0].bounds] if piece.parts else [x0, y0, x0, y0 + height]
+                self._parent.append(first + k)
+                self._regions[first + k] = _Region(piece.value, [piece], box)
+                fresh.append(first + k)
+            ids[:, cols] = np.where(labels > 0, labels.astype(np.int64) + first - 1, 0)
+        return ids, fresh
+
+    @staticmethod
+    def _cell_seams(ids: np.ndarray, classes: np.ndarray) -> set[tuple[int, int]]:
+        """Pairs of ids of the same class that touch across a vertical cell border."""
+        pairs: set[tuple[int, int]] = set()
+        for x in range(CELL_COLUMNS, ids.shape[1], CELL_COLUMNS):
+            left, right = ids[:, x - 1], ids[:, x]
+            both = (left > 0) & (right > 0) & (classes[:, x - 1] == classes[:, x])
+            pairs.update(zip(left[both].tolist(), right[both].tolist()))
+        return pairs
+
+    def _find(self, i: int) -> int:
+        parent = self._parent
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:  # path compression
+            parent[i], i = root, parent[i]
+        return root
+
+    def _union(self, a: int, b: int) -> None:
+        ra, rb = self._find(a), self._find(b)
+        if ra == rb:
+            return
+        big, small = (ra, rb) if len(self._regions[ra].pieces) >= len(self._regions[rb].pieces) else (rb, ra)
+        region, other = self._regions[big], self._regions.pop(small)
+        self._parent[small] = big
+        region.absorb(other)
+        x0, y0, x1, y1 = region.bounds
+        region.oversized = region.oversized or other.oversized or max(x1 - x0, y1 - y0) > self.max_px
+
+    def _flush_oversized(self) -> Iterator[Building]:
+        """The pieces of oversized regions, each as a building of its own (they never change)."""
+        for region in self._regions.values():
+            if region.oversized and region.pieces:
+                yield from region.pieces
+                region.pieces = []
 
 
-def _vertical_links(above: np.ndarray, below: np.ndarray, same: np.ndarray) -> set[tuple[int, int]]:
-    """Pairs of labels of the same class that touch across a strip seam (same column)."""
-    both = (above > 0) & (below > 0) & same
-    return set(zip(above[both].tolist(), below[both].tolist()))
-
-
-def _unique(buildings: Iterable[Building]) -> Iterator[Building]:
-    seen: set[int] = set()
-    for b in buildings:
-        if id(b) not in seen:
-            seen.add(id(b))
-            yield b
+def polygonize_strips(strips: Iterable[Strip], max_px: float = float("inf"), min_px: int = 0,
+                      hole_px: float = 0) -> Iterator[Building]:
+    """:class:`StripPolygonizer` over ``strips`` (when the number cut is not needed)."""
+    return StripPolygonizer(max_px, min_px, hole_px)(strips)
 
 
 @dataclass(frozen=True)
@@ -148,6 +252,7 @@ class Shaping:
     fill_holes_m2: float = 2.0
     regularize: bool = False
     separate: bool = False
+    max_size_m: float = 1000.0  # regions larger than this on a side are cut into their cells (see above)
 
 
 CHUNK = 512  # buildings regularised in one call
@@ -253,8 +358,12 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 
 def fill_holes(polygon: Polygon, max_hole_area: float) -> Polygon:
     """``polygon`` without the holes smaller than ``max_hole_area`` (in its own units)."""
-    keep = [ring for ring in polygon.interiors if Polygon(ring).area >= max_hole_area]
-    return polygon if len(keep) == len(polygon.interiors) else Polygon(polygon.exterior, keep)
+    count = shapely.get_num_interior_rings(polygon)
+    if count == 0 or max_hole_area <= 0:
+        return polygon
+    rings = shapely.get_interior_ring(polygon, np.arange(count))
+    keep = shapely.area(shapely.polygons(rings)) >= max_hole_area
+    return polygon if keep.all() else Polygon(polygon.exterior, rings[keep])
 
 
 def polygons(geom) -> list[Polygon]:

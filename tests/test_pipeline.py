@@ -169,6 +169,8 @@ def test_the_package_level_api_runs_the_pipeline(tmp_path, bright_predictor):
     scene = write_scene(tmp_path / "s.tif", rectangles_scene(100, 100, [(5, 5, 25, 35)]))
     summary = geoseg.predict(scene, tmp_path / "b.gpkg", predictor=bright_predictor)
     assert summary["buildings"] == 1 and _read(tmp_path / "b.gpkg")["area_m2"].tolist() == [600.0]
+    bigger = geoseg.predict(scene, tmp_path / "c.gpkg", geoseg.PredictOptions(min_area=700), predictor=bright_predictor)
+    assert bigger["buildings"] == 0
 
 
 def test_float_reflectance_scene_gives_the_same_buildings(tmp_path, bright_predictor):

@@ -57,7 +57,7 @@ def test_every_prediction_option_reaches_the_cli_by_its_name():
     chosen = {"model": "eunet-buildings", "device": "cpu", "backend": "onnx", "precision": "fp32", "compile": "no",
               "batch_size": 2, "tta": True, "tile_size": 256, "overlap": 16, "bands": (3, 2, 1), "gsd": "native",
               "bbox": (1.5, 2.0, 3.0, 4.25), "bbox_crs": "EPSG:4326", "threshold": 0.3, "simplify": 0.5,
-              "min_area": 4.0, "fill_holes": 1.0, "regularize": True, "separate": False}
+              "min_area": 4.0, "fill_holes": 1.0, "regularize": True, "separate": False, "max_size": 250.0}
     assert set(chosen) | {"aoi"} == {f.name for f in fields(PredictOptions)}  # a new option needs a line here
     for command in ("predict", "batch"):
         args = (runner.predict_command("/bin/geoseg", "s.tif", "o.gpkg", chosen) if command == "predict"
