@@ -90,36 +90,65 @@ def cli() -> None:
     """Extract building footprints from georeferenced aerial and satellite scenes."""
 
 
+def options_group(*options):
+    """A decorator that adds ``options`` to a command, in this order."""
+
+    def add(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return add
+
+
+# Which model runs and how, and what it sees: options of predict and batch.
+engine_options = options_group(
+    click.option("-m", "--model", help="Model name (see 'geoseg models') or weights file (.safetensors, .onnx). Default: the shipped building model."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where the model runs; auto prefers a GPU."),
+    click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True, help="Inference engine; auto uses ONNX Runtime for .onnx models, PyTorch otherwise."),
+    click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="Arithmetic of the torch backend; auto: bf16 on CPUs with bf16 units, fp16 on CUDA, else fp32."),
+    click.option("--compile", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True, help="Run the network compiled ahead of time (AOTInductor; the first compile of a tile size takes about 30 s, later runs load it from the cache in about a second). auto: for scenes (batch: folders) of 50 MP and more."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass."),
+    click.option("--tta/--no-tta", default=False, help="Test-time augmentation: average each tile over its flips (left-right, top-bottom, both); four times the model's work."),
+    click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's."),
+    click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's."),
+    click.option("--bands", callback=_bands, help="Scene bands to use, 1-based, in the model's order (e.g. 3,2,1); one band is replicated."),
+    click.option("--gsd", callback=_gsd, default="auto", show_default=True, metavar="auto|native|METRES", help="Pixel size the model sees. auto: the model card's (0.5 m for the shipped model); scenes more than 10 % finer or coarser are resampled on the fly (and run faster when finer). native: the scene's own pixels. Polygons come out in the scene's CRS either way."),
+)
+
+
+# The area of interest: options of predict, batch and vectorize.
+area_options = options_group(
+    click.option("--bbox", callback=_bbox, metavar="MINX,MINY,MAXX,MAXY", help="Work only inside this box (in the scene's CRS, or --bbox-crs): only the tiles that touch it are read and run, and buildings crossing its edge are cut there. The probability raster covers the box."),
+    click.option("--bbox-crs", metavar="CRS", help="The CRS of --bbox, e.g. EPSG:4326 (lon,lat)."),
+    click.option("--aoi", metavar="VECTOR", help="Work only inside the polygons of this vector file (any format OGR reads, any CRS); as --bbox, buildings crossing the edge are cut there."),
+)
+
+
+# How probabilities become polygons: options of predict, batch and vectorize.
+shaping_options = options_group(
+    click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Building probability cut. Default: the model card's."),
+    click.option("--simplify", type=click.FloatRange(min=0), help="Simplification tolerance in metres. Default: one pixel."),
+    click.option("--min-area", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Drop buildings smaller than this many square metres."),
+    click.option("--fill-holes", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Fill holes smaller than this many square metres."),
+    click.option("--regularize/--no-regularize", default=False, help="Straighten outlines: walls parallel or perpendicular to the building's main direction (kept as traced where that would change the shape)."),
+    click.option("--separate/--no-separate", default=None, help="Split touching buildings where the probability dips between them (a watershed from the confident cores of each building). Default: the model card's (on for the shipped model)."),
+    click.option("--max-size", type=click.FloatRange(min=0, min_open=True), default=1000.0, show_default=True, metavar="METRES", help="A region of building pixels longer than this on a side is no building (a field, a shadow, a town painted as one): it is written cut into pieces along a grid of 256 x 1024 of the model's pixels, which keeps vectorising fast whatever the mask looks like; the summary counts such regions (cut_regions)."),
+)
+
+
+# How progress and the summary are shown.
+report_options = options_group(
+    click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs."),
+    click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary on stdout."),
+)
+
+
 def inference_options(command):
-    """The options shared by predict and batch, one per field of geoseg.options.PredictOptions
-    (same names), then how progress and the summary are shown."""
-    options = [
-        click.option("-m", "--model", help="Model name (see 'geoseg models') or weights file (.safetensors, .onnx). Default: the shipped building model."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where the model runs; auto prefers a GPU."),
-        click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True, help="Inference engine; auto uses ONNX Runtime for .onnx models, PyTorch otherwise."),
-        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="Arithmetic of the torch backend; auto: bf16 on CPUs with bf16 units, fp16 on CUDA, else fp32."),
-        click.option("--compile", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True, help="Run the network compiled ahead of time (AOTInductor; the first compile of a tile size takes about 30 s, later runs load it from the cache in about a second). auto: for scenes (batch: folders) of 50 MP and more."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass."),
-        click.option("--tta/--no-tta", default=False, help="Test-time augmentation: average each tile over its flips (left-right, top-bottom, both); four times the model's work."),
-        click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's."),
-        click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's."),
-        click.option("--bands", callback=_bands, help="Scene bands to use, 1-based, in the model's order (e.g. 3,2,1); one band is replicated."),
-        click.option("--gsd", callback=_gsd, default="auto", show_default=True, metavar="auto|native|METRES", help="Pixel size the model sees. auto: the model card's (0.5 m for the shipped model); scenes more than 10 % finer or coarser are resampled on the fly (and run faster when finer). native: the scene's own pixels. Polygons come out in the scene's CRS either way."),
-        click.option("--bbox", callback=_bbox, metavar="MINX,MINY,MAXX,MAXY", help="Work only inside this box (in the scene's CRS, or --bbox-crs): only the tiles that touch it are read and run, and buildings crossing its edge are cut there. The probability raster covers the box."),
-        click.option("--bbox-crs", metavar="CRS", help="The CRS of --bbox, e.g. EPSG:4326 (lon,lat)."),
-        click.option("--aoi", metavar="VECTOR", help="Work only inside the polygons of this vector file (any format OGR reads, any CRS); as --bbox, buildings crossing the edge are cut there."),
-        click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Building probability cut. Default: the model card's."),
-        click.option("--simplify", type=click.FloatRange(min=0), help="Simplification tolerance in metres. Default: one pixel."),
-        click.option("--min-area", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Drop buildings smaller than this many square metres."),
-        click.option("--fill-holes", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Fill holes smaller than this many square metres."),
-        click.option("--regularize/--no-regularize", default=False, help="Straighten outlines: walls parallel or perpendicular to the building's main direction (kept as traced where that would change the shape)."),
-        click.option("--separate/--no-separate", default=None, help="Split touching buildings where the probability dips between them (a watershed from the confident cores of each building). Default: the model card's (on for the shipped model)."),
-        click.option("--max-size", type=click.FloatRange(min=0, min_open=True), default=1000.0, show_default=True, metavar="METRES", help="A region of building pixels longer than this on a side is no building (a field, a shadow, a town painted as one): it is written cut into pieces along a grid of 256 x 1024 of the model's pixels, which keeps vectorising fast whatever the mask looks like; the summary counts such regions (cut_regions)."),
-        click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs."),
-        click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary on stdout."),
-    ]
-    for option in reversed(options):
-        command = option(command)
+    """Every option of predict and batch: one per field of geoseg.options.PredictOptions (same
+    names), then how progress and the summary are shown."""
+    for group in (report_options, shaping_options, area_options, engine_options):
+        command = group(command)
     return verbosity(command)
 
 
@@ -173,6 +202,45 @@ def predict(scene, output, raster, preview, creation_options, overwrite, progres
         )
     if said("verbose"):
         click.echo(json.dumps(summary, indent=2), err=True)
+
+
+@cli.command()
+@click.argument("raster", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", required=True, help="Building polygons; format from the extension (.gpkg, .geojson, .fgb, .shp).")
+@shaping_options
+@area_options
+@report_options
+@verbosity
+@click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
+    """Building polygons from RASTER, a building probability written by 'geoseg predict
+    --raster' (or any single-band raster with a CRS: integers 0-255, floats 0-1), without
+    running the model again: re-threshold or re-shape in seconds. The threshold and the
+    splitting of touching buildings default to what predict used (the raster's tags), else 0.5
+    and no splitting.
+
+    \b
+    Example:
+      geoseg predict scene.tif -o buildings.gpkg --raster prob.tif
+      geoseg vectorize prob.tif -o strict.gpkg --threshold 0.7 --regularize
+    """
+    from geoseg.progress import reporter
+    from geoseg.revectorize import vectorize_raster
+
+    options = predict_options(params)
+    quiet = said("quiet")
+    report = reporter(progress_mode, quiet)
+    try:
+        summary = vectorize_raster(raster, output, options, overwrite=overwrite, progress=report)
+    finally:
+        report.close()
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet:
+        click.echo(f"{summary['buildings']} buildings -> {summary['output']} ({summary['width']}x{summary['height']} px, "
+                   f"threshold {summary['threshold']:g}"
+                   + (f", {summary['cut_regions']} regions over --max-size cut" if summary["cut_regions"] else "")
+                   + f", {summary['seconds']:.1f} s)")
 
 
 @cli.command()

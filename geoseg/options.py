@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from geoseg.errors import GeosegError
-from geoseg.models.card import ModelCard
 from geoseg.vectorize import Shaping
 
 ENGINE = ("model", "device", "backend", "precision", "compile", "batch_size", "tta")
@@ -74,12 +73,10 @@ class PredictOptions:
         default = PredictOptions()
         return [name for name in ENGINE if getattr(self, name) != getattr(default, name)]
 
-    def shaping(self, card: ModelCard) -> Shaping:
-        separate = card.separate if self.separate is None else self.separate
-        if separate and card.activation != "sigmoid":
-            if self.separate:
-                raise GeosegError(f"--separate splits buildings; {card.name} is a {len(card.classes)}-class model")
-            separate = False
+    def shaping(self, separate_default: bool = False) -> Shaping:
+        """How probabilities become polygons; ``separate`` left at None takes ``separate_default``
+        (the model card's choice)."""
+        separate = separate_default if self.separate is None else self.separate
         return Shaping(simplify_m=self.simplify, min_area_m2=self.min_area, fill_holes_m2=self.fill_holes,
                        regularize=self.regularize, separate=separate, max_size_m=self.max_size)
 

@@ -4,11 +4,9 @@ This is the Python API behind ``geoseg predict``."""
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from rasterio.windows import Window
 
 from geoseg.area import area_of_interest
 from geoseg.atomic import atomic_output, check_writable
-from geoseg.background import Background, Stopped
+from geoseg.background import Background
 from geoseg.errors import GeosegError
 from geoseg.ground import pixel_size_m
 from geoseg.inference import Predictor, load_predictor
@@ -27,16 +25,12 @@ from geoseg.raster import Scaling, open_scene, output_profile, read_tile, scene_
 from geoseg.stitch import StripeStitcher
 from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
-from geoseg.vector_io import driver_for, schema, write_vector
-from geoseg.models.card import ModelCard
+from geoseg.stripes import BLOCK, RasterLayout, StripeVectorizer
+from geoseg.vector_io import driver_for, write_vector
 from geoseg.resample import SceneView, scene_view, target_gsd
-from geoseg.separate import separated
-from geoseg.vectorize import Shaping, StripPolygonizer, binary_classes, shape_buildings
 
 Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
-Stripe = tuple[int, np.ndarray, np.ndarray]  # (first row, uint8 bands (count, rows, width), valid (rows, width))
 COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where loading (~1 s) or a first compile (~30 s) pays off
-BLOCK = 256  # internal tiling of the rasters geoseg writes; stitch stripes are whole blocks
 # GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
 GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True}
 
@@ -87,7 +81,10 @@ def predict(
             if not 0 <= overlap < tile:
                 raise GeosegError(f"--overlap {overlap} must be at least 0 and smaller than the tile size {tile}")
             threshold = card.threshold if options.threshold is None else options.threshold
-            shaping = options.shaping(card)
+            binary = card.activation == "sigmoid"
+            if options.separate and not binary:
+                raise GeosegError(f"--separate splits buildings; {card.name} is a {len(card.classes)}-class model")
+            shaping = options.shaping(separate_default=card.separate and binary)
             chosen = select_bands(src, card, list(options.bands) if options.bands else None)
             scaling = scene_scaling(src, chosen, card)
             area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, src.crs)
@@ -102,7 +99,7 @@ def predict(
                 writer.enter_context(writing(raster))
                 profile = output_profile(seen, layout.count, "uint8", BLOCK, **(creation_options or {}))
                 dst = writer.enter_context(rasterio.open(prob_path, "w", **profile))
-                layout.describe(dst)
+                layout.describe(dst, predictor.name, threshold, shaping)
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch)
             with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
@@ -194,116 +191,6 @@ def infer_scene(
                     stitcher.end_row(r)
 
 
-@dataclass
-class StripeVectorizer:
-    """The consumer of finished stripes, on its own thread: writes them to the probability
-    raster (if one was asked for) and turns them into building records."""
-
-    layout: RasterLayout
-    transform: rasterio.Affine
-    crs: rasterio.crs.CRS
-    shaping: Shaping
-    raster: rasterio.io.DatasetWriter | None
-    watch: Stopwatch
-    stop: threading.Event = field(default_factory=threading.Event)  # set when the caller gives up
-    cut: int = 0  # regions too large to be buildings, cut into pieces (see geoseg.vectorize)
-    _waited: float = 0.0
-
-    def __call__(self, stripes: Iterator[Stripe]) -> list[dict]:
-        started, self._waited = time.perf_counter(), 0.0
-        written = self.watch.seconds["write"]
-        strips = self._classes(stripes)
-        pixel_m = pixel_size_m(self.transform, self.crs)
-        if self.shaping.separate:
-            strips = separated(strips, pixel_m)
-        polygonizer = StripPolygonizer.shaped(self.shaping, pixel_m)
-        records = []
-        for record in shape_buildings(polygonizer(strips), self.transform, self.crs, self.shaping):
-            if self.stop.is_set():
-                raise Stopped
-            records.append(self.layout.attributes(record))
-        self.cut = polygonizer.cut
-        busy = time.perf_counter() - started - self._waited - (self.watch.seconds["write"] - written)
-        self.watch.add("vectorize", busy)
-        return records
-
-    def _classes(self, stripes: Iterator[Stripe]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        while True:
-            waiting = time.perf_counter()
-            stripe = next(stripes, None)
-            self._waited += time.perf_counter() - waiting
-            if stripe is None:
-                return
-            y, bands, valid = stripe
-            if self.raster is not None:
-                with self.watch("write"):
-                    window = Window(0, y, bands.shape[2], bands.shape[1])
-                    self.raster.write(bands, window=window)
-                    self.raster.write_mask(valid.astype(np.uint8) * 255, window=window)
-            for top in range(0, valid.shape[0], BLOCK):  # labelling a block of rows at a time keeps memory low
-                rows = slice(top, top + BLOCK)
-                yield self.layout.classes(y + top, bands[:, rows], valid[rows])
-
-
-class RasterLayout:
-    """What the working raster holds for a card's head, and how it turns into polygons.
-
-    Binary (sigmoid) models: one band, the building probability 0-255. Multiclass (softmax)
-    models: band 1 the class ID with the card's colour table, band 2 the winning class's
-    probability 0-255. Pixels outside the scene's valid data are masked in both.
-    """
-
-    def __init__(self, card: ModelCard, threshold: float) -> None:
-        self.card = card
-        self.binary = card.activation == "sigmoid"
-        self.count = 1 if self.binary else 2
-        self.cut = int(np.clip(np.ceil(threshold * 255), 1, 255))
-
-    def schema(self, shaping: Shaping) -> dict[str, str]:
-        """The output columns: the classes of a multiclass model, ``regularized`` where asked for."""
-        return schema(multiclass=not self.binary, regularized=shaping.regularize)
-
-    def describe(self, dst: rasterio.io.DatasetWriter) -> None:
-        if self.binary:
-            dst.set_band_description(1, "building probability (0-255)")
-            return
-        dst.set_band_description(1, "class id")
-        dst.set_band_description(2, "class probability (0-255)")
-        dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(self.card.palette)})
-
-    def sink(self, src: rasterio.DatasetReader, put: Callable[[Stripe], None]) -> Callable[[int, np.ndarray], None]:
-        """Turn blended ``(outputs, rows, width)`` probability stripes into this layout's bands
-        (uint8) and the scene's validity, and hand them on."""
-
-        def convert(y: int, block: np.ndarray) -> None:
-            valid = src.dataset_mask(window=Window(0, y, src.width, block.shape[1])) > 0
-            if self.binary:
-                bands = _to_byte(block[0])[None]
-            else:
-                bands = np.stack([block.argmax(axis=0).astype(np.uint8), _to_byte(block.max(axis=0))])
-            bands[:, ~valid] = 0
-            put((y, bands, valid))
-
-        return convert
-
-    def classes(self, y0: int, values: np.ndarray, valid: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-        """A strip of the working raster as ``(y0, class values (0 = none), score)``."""
-        if self.binary:
-            return y0, binary_classes(values[0], valid, self.cut), values[0]
-        ids = values[0].astype(np.int32) + 1
-        ids[~valid] = 0
-        if self.card.ignore_index is not None and self.card.ignore_index < len(self.card.classes):
-            ids[ids == self.card.ignore_index + 1] = 0
-        return y0, ids, values[1]
-
-    def attributes(self, record: dict) -> dict:
-        value = record.pop("value")
-        if not self.binary:
-            record["class_id"] = value - 1
-            record["class"] = self.card.classes[value - 1]
-        return record
-
-
 @contextlib.contextmanager
 def writing(path: str | Path) -> Iterator[None]:
     """Turn a failed write (disk full, file too large, folder gone) into a one-line error."""
@@ -312,10 +199,6 @@ def writing(path: str | Path) -> Iterator[None]:
     except (RasterioIOError, OSError) as exc:
         detail = str(exc.__cause__ or exc).strip().splitlines()[0]
         raise GeosegError(f"could not write {path} ({detail}); is the disk full?") from None
-
-
-def _to_byte(probability: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(probability, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def render_preview_for(src, bands, records, path, card, overwrite) -> None:

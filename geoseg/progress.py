@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-STAGE_NAMES = {"infer": "Extracting buildings"}
+STAGES = {"infer": ("Extracting buildings", "tile"), "vectorize": ("Vectorising", "row")}  # name, unit
 
 
 class Bars:
@@ -19,7 +19,8 @@ class Bars:
 
         bar = self.bars.get(stage)
         if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=STAGE_NAMES.get(stage, stage), unit="tile", leave=False)
+            name, unit = STAGES.get(stage, (stage, "step"))
+            bar = self.bars[stage] = tqdm(total=total, desc=name, unit=unit, leave=False)
         bar.update(done)
 
     def close(self) -> None:

@@ -1,7 +1,6 @@
 """ImageNet encoders: strict loading of the local weights, first-convolution adaptation for
 other band counts, the cards' normalisation, and training runs that start from them."""
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file

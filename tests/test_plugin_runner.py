@@ -68,6 +68,14 @@ def test_every_prediction_option_reaches_the_cli_by_its_name():
     assert options_of(params) == PredictOptions(aoi="area.gpkg", separate=True)
 
 
+def test_vectorize_commands_are_read_as_meant():
+    args = runner.vectorize_command("/bin/geoseg", "p.tif", "b.gpkg", {"threshold": 0.7, "separate": False,
+                                                                       "bbox": (0.0, 0.0, 10.0, 10.0)})
+    name, params = parsed(args)
+    assert name == "vectorize" and params["raster"] == "p.tif" and params["overwrite"]
+    assert options_of(params) == PredictOptions(threshold=0.7, separate=False, bbox=(0.0, 0.0, 10.0, 10.0))
+
+
 def test_batch_commands_are_read_as_meant():
     args = runner.batch_command("/bin/geoseg", "in", "out", {"model": "eunet-buildings"}, pattern="*.jp2",
                                 recursive=True, merge="all.gpkg")

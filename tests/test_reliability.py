@@ -18,7 +18,7 @@ import rasterio
 from affine import Affine
 from PIL import Image
 
-from conftest import DEMO_SCENE, rectangles_scene, write_scene
+from conftest import rectangles_scene, write_scene
 from geoseg.cli import main
 from geoseg.models import io, registry
 

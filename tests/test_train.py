@@ -1,6 +1,5 @@
 """Training from every supported layout, on small synthetic data with known answers."""
 
-import json
 
 import numpy as np
 import pytest

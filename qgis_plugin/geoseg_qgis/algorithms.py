@@ -66,35 +66,44 @@ class _Base(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterString(
             "MODEL", "Model (name or weights file; empty: the shipped building model)", optional=True))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", options=DEVICES, defaultValue=0))
+        self._area_parameters()
+        self._shaping_parameters()
+        self.addParameter(QgsProcessingParameterBoolean(
+            "NATIVE_PIXELS", "Keep the raster's own pixel size (default: resample to the model's)", defaultValue=False))
+
+    def _area_parameters(self) -> None:
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Only inside this extent", optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
             "AOI", "Only inside these polygons", [QgsProcessing.TypeVectorPolygon], optional=True))
+
+    def _shaping_parameters(self) -> None:
         self.addParameter(QgsProcessingParameterNumber(
             "THRESHOLD", "Building probability threshold (empty: the model's)", QgsProcessingParameterNumber.Double,
             None, optional=True, minValue=0.01, maxValue=0.99))
         self.addParameter(QgsProcessingParameterEnum(
-            "runner.SEPARATE", "Touching buildings", options=list(runner.SEPARATE), defaultValue=0))
+            "SEPARATE", "Touching buildings", options=list(runner.SEPARATE), defaultValue=0))
         self.addParameter(QgsProcessingParameterBoolean("REGULARIZE", "Straighten outlines", defaultValue=False))
-        self.addParameter(QgsProcessingParameterBoolean(
-            "NATIVE_PIXELS", "Keep the raster's own pixel size (default: resample to the model's)", defaultValue=False))
 
     def _options(self, parameters, context, feedback) -> dict:
-        """geoseg's prediction options (by name) for the parameters given."""
+        """geoseg's options (by name) for the parameters this algorithm has and the user gave."""
+        has = lambda name: self.parameterDefinition(name) is not None  # noqa: E731
+        given = lambda name: has(name) and parameters.get(name) not in (None, "")  # noqa: E731
         options = {
-            "model": self.parameterAsString(parameters, "MODEL", context) or None,
-            "device": DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
-            "separate": list(runner.SEPARATE.values())[self.parameterAsEnum(parameters, "runner.SEPARATE", context)],
+            "separate": list(runner.SEPARATE.values())[self.parameterAsEnum(parameters, "SEPARATE", context)],
             "regularize": True if self.parameterAsBool(parameters, "REGULARIZE", context) else None,
-            "gsd": "native" if self.parameterAsBool(parameters, "NATIVE_PIXELS", context) else None,
         }
-        if parameters.get("THRESHOLD") not in (None, ""):
+        if has("MODEL"):
+            options["model"] = self.parameterAsString(parameters, "MODEL", context) or None
+            options["device"] = DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
+            options["gsd"] = "native" if self.parameterAsBool(parameters, "NATIVE_PIXELS", context) else None
+        if given("THRESHOLD"):
             options["threshold"] = self.parameterAsDouble(parameters, "THRESHOLD", context)
-        if parameters.get("EXTENT") not in (None, ""):
+        if given("EXTENT"):
             extent = self.parameterAsExtent(parameters, "EXTENT", context)
             crs = self.parameterAsExtentCrs(parameters, "EXTENT", context)
             options["bbox"] = (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
             options["bbox_crs"] = crs.authid() or crs.toWkt()
-        if parameters.get("AOI") not in (None, ""):
+        if given("AOI"):
             if "bbox" in options:
                 raise QgsProcessingException("give an extent or polygons as the area, not both")
             options["aoi"] = self.parameterAsCompatibleSourceLayerPath(
@@ -172,3 +181,33 @@ class ExtractBuildingsBatch(_Base):
         )
         run_cli(args, feedback)
         return {"OUTPUT_FOLDER": output_folder, "MERGED": merged}
+
+
+class VectorizeProbability(_Base):
+    def name(self) -> str:
+        return "vectorizeprobability"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Buildings from a probability raster"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Turns a building probability raster (as 'Extract buildings' writes it) into building polygons "
+                "without running the model again: re-threshold or re-shape in seconds. The threshold and the "
+                "splitting of touching buildings default to what the extraction used.")
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Building probability raster"))
+        self._area_parameters()
+        self._shaping_parameters()
+        output = QgsProcessingParameterVectorDestination("OUTPUT", "Buildings", QgsProcessing.TypeVectorPolygon)
+        output.setSupportsNonFileBasedOutput(False)
+        self.addParameter(output)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        if layer is None or layer.providerType() != "gdal":
+            raise QgsProcessingException("the input must be a raster layer stored in a file")
+        output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        args = runner.vectorize_command(executable(), layer.source(), output, self._options(parameters, context, feedback))
+        run_cli(args, feedback)
+        return {"OUTPUT": output}

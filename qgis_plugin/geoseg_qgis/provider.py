@@ -7,7 +7,7 @@ import os
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from .algorithms import ExtractBuildings, ExtractBuildingsBatch
+from .algorithms import ExtractBuildings, ExtractBuildingsBatch, VectorizeProbability
 
 
 class GeosegProvider(QgsProcessingProvider):
@@ -26,3 +26,4 @@ class GeosegProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:  # noqa: N802
         self.addAlgorithm(ExtractBuildings())
         self.addAlgorithm(ExtractBuildingsBatch())
+        self.addAlgorithm(VectorizeProbability())

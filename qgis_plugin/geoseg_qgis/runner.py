@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 # Overall progress: tiles are most of the work, vectorising the rest.
-STAGES = ("infer", "files")  # geoseg predict and geoseg batch; polygons are made beside inference
+STAGES = ("infer", "files", "vectorize")  # geoseg predict, batch and vectorize; predict makes polygons beside inference
 ENV_EXECUTABLE = "GEOSEG_EXECUTABLE"
 # Splitting touching buildings, as offered in the dialog and Processing: the value of --separate.
 SEPARATE = {"as the model decides": None, "split touching buildings": True, "keep touching buildings together": False}
@@ -61,6 +61,12 @@ def predict_command(executable: str, scene: str, output: str, options: dict | No
     if raster:
         args += ["--raster", raster]
     return args + option_arguments(options or {})
+
+
+def vectorize_command(executable: str, raster: str, output: str, options: dict | None = None) -> list[str]:
+    """Arguments for ``geoseg vectorize`` (shaping and area options only)."""
+    return [executable, "vectorize", raster, "-o", output, "--overwrite", "--progress", "json",
+            *option_arguments(options or {})]
 
 
 def batch_command(executable: str, folder: str, output_folder: str, options: dict | None = None,

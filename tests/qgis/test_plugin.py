@@ -57,7 +57,7 @@ def test_plugin_loads_through_qgis_and_unloads_cleanly(iface, geoseg_executable)
         assert plugin.action in iface.menus["&geoseg"].actions()
         provider = QgsApplication.processingRegistry().providerById("geoseg")
         assert provider is not None
-        assert {a.name() for a in provider.algorithms()} == {"extractbuildings", "extractbuildingsbatch"}
+        assert {a.name() for a in provider.algorithms()} == {"extractbuildings", "extractbuildingsbatch", "vectorizeprobability"}
     finally:
         assert qgis.utils.unloadPlugin("geoseg_qgis")
     assert iface.toolbar.actions() == [] and iface.menus["&geoseg"].actions() == []
@@ -226,3 +226,16 @@ def test_processing_limited_to_an_extent(provider, tmp_path):
     layer = QgsVectorLayer(result["OUTPUT"], "b", "ogr")
     pixel = 0.5 / 95_000  # the model's 0.5 m pixel in degrees of longitude here: the cut follows pixel centres
     assert layer.featureCount() > 0 and layer.extent().xMaximum() <= cx + pixel
+
+
+def test_processing_rethresholds_a_probability_raster(provider, tmp_path):
+    import processing
+
+    first = processing.run("geoseg:extractbuildings", {
+        "INPUT": str(DEMO_SCENE), "OUTPUT": str(tmp_path / "b.gpkg"), "PROBABILITY": str(tmp_path / "p.tif")})
+    again = processing.run("geoseg:vectorizeprobability", {"INPUT": first["PROBABILITY"], "OUTPUT": str(tmp_path / "v.gpkg")})
+    strict = processing.run("geoseg:vectorizeprobability", {
+        "INPUT": first["PROBABILITY"], "OUTPUT": str(tmp_path / "s.gpkg"), "THRESHOLD": 0.9})
+    count = lambda path: QgsVectorLayer(path, "b", "ogr").featureCount()  # noqa: E731
+    assert count(again["OUTPUT"]) == count(first["OUTPUT"]) > 0  # the extraction's threshold, from the raster
+    assert count(strict["OUTPUT"]) < count(first["OUTPUT"])

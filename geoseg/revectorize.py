@@ -1,0 +1,94 @@
+"""``geoseg vectorize``: building polygons from a probability raster, without the model.
+
+It reads what ``predict --raster`` writes (or any single-band raster with a CRS: integers as
+0-255, floats as 0-1) a block of rows at a time and vectorises it exactly as ``predict``
+does, so users can re-threshold or re-shape a scene in seconds. The raster's tags say which
+threshold and splitting ``predict`` used; they are the defaults here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from rasterio.windows import Window
+
+from geoseg.area import area_of_interest
+from geoseg.background import Background
+from geoseg.errors import GeosegError
+from geoseg.ground import pixel_size_m
+from geoseg.options import PredictOptions
+from geoseg.raster import open_scene, reading
+from geoseg.resample import scene_view
+from geoseg.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer
+from geoseg.timing import Stopwatch
+from geoseg.vector_io import driver_for, write_vector
+
+DEFAULT_THRESHOLD = 0.5  # for rasters that do not say theirs
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def vectorize_raster(raster: str | Path, output: str | Path, options: PredictOptions = PredictOptions(), *,
+                     overwrite: bool = False, progress=_no_progress) -> dict:
+    """Polygons from the building probability in ``raster``, written to ``output``; the
+    threshold, shaping and area options of ``options`` apply (the engine options do not).
+    Returns a summary dict."""
+    started = time.perf_counter()
+    watch = Stopwatch()
+    raster, output = Path(raster), Path(output)
+    if output.exists() and raster.exists() and output.resolve() == raster.resolve():
+        raise GeosegError(f"the output {output} is the input raster; choose another name")
+    driver_for(output)
+    with open_scene(raster) as src:
+        if src.count != 1:
+            raise GeosegError(f"{raster} has {src.count} bands; geoseg vectorize reads a single-band building probability")
+        tags = src.tags()
+        threshold = options.threshold if options.threshold is not None else _tag_threshold(tags, raster)
+        shaping = options.shaping(separate_default=tags.get(TAG_SEPARATE) == "yes")
+        area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, src.crs)
+        seen = scene_view(raster, src, None, area).on(src)
+        layout = RasterLayout(None, threshold)
+        vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, None, watch)
+        with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
+            for y in range(0, seen.height, BLOCK):
+                window = Window(0, y, seen.width, min(BLOCK, seen.height - y))
+                with watch("read"), reading(src):
+                    values = seen.read(1, window=window)
+                    valid = seen.dataset_mask(window=window) > 0
+                stripes.put((y, _as_byte(values)[None], valid))
+                progress("vectorize", window.height, seen.height)
+        records = stripes.result
+        with watch("write"):
+            write_vector(records, output, src.crs, layout.schema(shaping), overwrite)
+    seconds = time.perf_counter() - started
+    megapixels = seen.width * seen.height / 1e6
+    return {
+        "raster": str(raster), "output": str(output), "buildings": len(records), "width": seen.width,
+        "height": seen.height, "gsd_m": round(pixel_size_m(seen.transform, seen.crs), 4), "threshold": threshold,
+        "separated": shaping.separate, "cut_regions": vectorizer.cut,
+        "area_of_interest": area.source if area is not None else None, "seconds": round(seconds, 3),
+        "megapixels_per_second": round(megapixels / seconds, 3), "stages": watch.rounded(),
+    }
+
+
+def _tag_threshold(tags: dict, raster: Path) -> float:
+    text = tags.get(TAG_THRESHOLD)
+    if text is None:
+        return DEFAULT_THRESHOLD
+    try:
+        return float(text)
+    except ValueError:
+        raise GeosegError(f"{raster} has a {TAG_THRESHOLD} tag that is not a number ({text!r}); give --threshold") from None
+
+
+def _as_byte(values: np.ndarray) -> np.ndarray:
+    """Probabilities as 0-255: integers as they are (clipped), floats from 0-1."""
+    if values.dtype == np.uint8:
+        return values
+    if np.issubdtype(values.dtype, np.floating):
+        return np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * 255).astype(np.uint8)
+    return np.clip(values, 0, 255).astype(np.uint8)

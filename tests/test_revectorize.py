@@ -1,0 +1,74 @@
+"""geoseg vectorize: polygons from a probability raster without the model, as predict makes them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+
+from conftest import rectangles_scene, write_scene
+from geoseg.errors import GeosegError
+from geoseg.options import PredictOptions
+from geoseg.pipeline import predict
+from geoseg.revectorize import vectorize_raster
+
+BOXES = [(10, 10, 40, 50), (60, 20, 90, 30), (60, 31, 90, 60)]  # the last two one pixel apart
+
+
+@pytest.fixture
+def predicted(tmp_path, bright_predictor):
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(120, 120, BOXES))
+    options = PredictOptions(gsd="native", tile_size=64, overlap=16, separate=False)
+    predict(scene, tmp_path / "p.gpkg", options, raster=tmp_path / "p.tif", predictor=bright_predictor)
+    return tmp_path / "p.tif", pyogrio.read_dataframe(tmp_path / "p.gpkg")
+
+
+def test_the_raster_of_predict_gives_back_its_polygons(tmp_path, predicted):
+    raster, expected = predicted
+    summary = vectorize_raster(raster, tmp_path / "v.gpkg")
+    again = pyogrio.read_dataframe(tmp_path / "v.gpkg")
+    assert summary["buildings"] == len(expected) == 3 and summary["separated"] is False  # predict's choices, from tags
+    for a, b in zip(expected.sort_values("area_m2").geometry, again.sort_values("area_m2").geometry):
+        assert a.equals(b)
+    assert list(again.columns) == list(expected.columns)
+
+
+def test_a_higher_threshold_and_shaping_options_apply(tmp_path, predicted):
+    raster, _ = predicted
+    big = vectorize_raster(raster, tmp_path / "big.gpkg", PredictOptions(min_area=1000, threshold=0.9))
+    assert big["buildings"] == 1 and big["threshold"] == 0.9
+    assert pyogrio.read_dataframe(tmp_path / "big.gpkg")["area_m2"].tolist() == [1200.0]
+
+
+def test_a_float_raster_of_probabilities_reads_as_0_to_1(tmp_path):
+    prob = np.zeros((1, 50, 50), dtype=np.float32)
+    prob[0, 5:15, 5:25] = 0.8
+    prob[0, 30:40, 30:40] = 0.3
+    raster = write_scene(tmp_path / "f.tif", prob)
+    summary = vectorize_raster(raster, tmp_path / "f.gpkg")  # no tags: threshold 0.5
+    assert summary["threshold"] == 0.5 and summary["buildings"] == 1
+    assert pyogrio.read_dataframe(tmp_path / "f.gpkg")["score"].tolist() == [pytest.approx(0.8, abs=0.003)]
+
+
+def test_an_rgb_image_is_refused_and_nothing_written(tmp_path):
+    raster = write_scene(tmp_path / "rgb.tif", rectangles_scene(20, 20, []))
+    with pytest.raises(GeosegError, match="has 3 bands"):
+        vectorize_raster(raster, tmp_path / "x.gpkg")
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_the_command_reports_progress_and_a_summary(tmp_path, predicted):
+    raster, _ = predicted
+    run = subprocess.run([sys.executable, "-m", "geoseg", "vectorize", str(raster), "-o", str(tmp_path / "c.fgb"),
+                          "--threshold", "0.6", "--progress", "json", "--json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["buildings"] == 3
+    stages = [json.loads(line) for line in run.stderr.splitlines()]
+    assert stages[-1] == {"stage": "vectorize", "done": 120, "total": 120, "percent": 100}
+    with rasterio.open(raster) as src:
+        assert pyogrio.read_info(tmp_path / "c.fgb")["crs"] == src.crs.to_string()
