@@ -172,10 +172,10 @@ def camvid(folder: Path, split: str) -> list[Sample]:
 
 
 def _camvid(image_path: Path, label_path: Path):
-    image, _ = read_image(image_path)
+    image, ok = read_image(image_path)
     label = read_gray(label_path).copy()
     valid = label != CAMVID_VOID
-    return stretch(image, valid), label, valid
+    return stretch(image, ok), label, valid  # stretched over the whole image, as predict stretches a photo
 
 
 def cityscapes(folder: Path, split: str) -> list[Sample]:
@@ -200,7 +200,7 @@ def cityscapes_train_ids(label_ids: np.ndarray) -> np.ndarray:
 
 
 def _cityscapes(image_path: Path, train_ids: Path, label_ids: Path):
-    image, _ = read_image(image_path)
+    image, ok = read_image(image_path)
     label = read_gray(train_ids) if train_ids.is_file() else cityscapes_train_ids(read_gray(label_ids))
     valid = label != 255
-    return stretch(image, valid), np.where(valid, label, 0).astype(np.uint8), valid
+    return stretch(image, ok), np.where(valid, label, 0).astype(np.uint8), valid
