@@ -109,7 +109,8 @@ def predict(
             if output is not None:
                 write_vector(records, output, src.crs, layout.schema(shaping), overwrite)
             if preview is not None:
-                render_preview_for(seen, chosen, records, preview, card, overwrite)
+                native = scene_view(scene, src, None, area).on(src)  # the scene at its own pixels, within the area
+                render_preview_for(native, chosen, records, preview, card, overwrite)
     seconds = time.perf_counter() - started
     return {
         "scene": str(scene),
