@@ -142,14 +142,21 @@ def run_local(jobs: list[Job], workers: int) -> Iterator[Result]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(threads,)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads,))
+    try:
         futures = {pool.submit(run_job, job): job for job in jobs}
         for future in as_completed(futures):
             try:
                 yield future.result()
             except Exception as exc:  # the worker process died
                 yield Result(futures[future].relative, "failed", f"worker died: {exc}")
+    except BaseException:  # interrupted: the workers must not finish files after we are gone
+        for process in list((getattr(pool, "_processes", None) or {}).values()):  # CPython: pid -> Process
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def run_dask(jobs: list[Job], address: str) -> Iterator[Result]:

@@ -142,6 +142,27 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     assert json.loads(run.stdout)["inputs"] == 0
 
 
+def test_interrupted_parallel_run_stops_its_workers_within_two_seconds(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        write_scene(folder / f"s{i}.tif", rng.integers(0, 255, (3, 1200, 1200), dtype=np.uint8))
+    out, log = tmp_path / "out", tmp_path / "log.jsonl"
+    proc = subprocess.Popen(geoseg_batch(folder, "-o", out, "--model", "eunet-buildings", "--workers", "2", "--log", log),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (log.exists() and log.read_text().count("\n") >= 1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert time.monotonic() - sent < 2
+    finished = {p.name for p in out.glob("*.gpkg")}
+    time.sleep(5)  # a worker left running would finish its file now
+    assert {p.name for p in out.glob("*.gpkg")} == finished and len(finished) < 8
+
+
 def test_killed_run_resumes_and_finishes(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
