@@ -64,6 +64,14 @@ def _bbox(ctx, param, value: str | None) -> tuple[float, float, float, float] | 
     return box
 
 
+def show_summary(summary: dict, as_json: bool, line: str) -> None:
+    """The summary on stdout: one JSON line with --json, else ``line`` unless -q."""
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not said("quiet"):
+        click.echo(line)
+
+
 def _remember(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     """-v and -q go before or after the command name (as with rio); either place counts."""
     if value:
@@ -189,17 +197,14 @@ def predict(scene, output, raster, preview, creation_options, overwrite, progres
                       creation_options=creation_options, progress=report)
     finally:
         report.close()
-    if as_json:
-        click.echo(json.dumps(summary))
-    elif not quiet:
-        click.echo(
-            f"{summary['buildings']} buildings -> {summary['output']} "
-            f"({summary['width']}x{summary['height']} px"
-            + (f", seen at {summary['gsd_m']:.2f} m" if summary["resampled"] else "")
-            + (f", inside {summary['area_of_interest']}" if summary["area_of_interest"] else "")
-            + f", {summary['seconds']:.1f} s, "
-            f"{summary['megapixels_per_second']:.2f} MP/s on {summary['device']}, model {summary['model']})"
-        )
+    show_summary(summary, as_json,
+                 f"{summary['buildings']} buildings -> {summary['output']} "
+                 f"({summary['width']}x{summary['height']} px"
+                 + (f", seen at {summary['gsd_m']:.2f} m" if summary["resampled"] else "")
+                 + (f", inside {summary['area_of_interest']}" if summary["area_of_interest"] else "")
+                 + (f", {summary['cut_regions']} regions over --max-size cut" if summary["cut_regions"] else "")
+                 + f", {summary['seconds']:.1f} s, "
+                 f"{summary['megapixels_per_second']:.2f} MP/s on {summary['device']}, model {summary['model']})")
     if said("verbose"):
         click.echo(json.dumps(summary, indent=2), err=True)
 
@@ -234,13 +239,11 @@ def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
         summary = vectorize_raster(raster, output, options, overwrite=overwrite, progress=report)
     finally:
         report.close()
-    if as_json:
-        click.echo(json.dumps(summary))
-    elif not quiet:
-        click.echo(f"{summary['buildings']} buildings -> {summary['output']} ({summary['width']}x{summary['height']} px, "
-                   f"threshold {summary['threshold']:g}"
-                   + (f", {summary['cut_regions']} regions over --max-size cut" if summary["cut_regions"] else "")
-                   + f", {summary['seconds']:.1f} s)")
+    show_summary(summary, as_json,
+                 f"{summary['buildings']} buildings -> {summary['output']} ({summary['width']}x{summary['height']} px, "
+                 f"threshold {summary['threshold']:g}"
+                 + (f", {summary['cut_regions']} regions over --max-size cut" if summary["cut_regions"] else "")
+                 + f", {summary['seconds']:.1f} s)")
 
 
 @cli.command()
@@ -325,12 +328,10 @@ def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, das
     if log:
         print(json.dumps({"summary": summary}), file=log, flush=True)
         log.close()
-    if as_json:
-        click.echo(json.dumps(summary))
-    elif not quiet:
-        click.echo(f"{summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed "
-                   f"of {summary['inputs']} ({summary['megapixels']:.1f} MP, {summary['megapixels_per_second']:.2f} MP/s)"
-                   + (f"; merged {summary['merged_buildings']} buildings -> {summary['merged']}" if merge else ""))
+    show_summary(summary, as_json,
+                 f"{summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed "
+                 f"of {summary['inputs']} ({summary['megapixels']:.1f} MP, {summary['megapixels_per_second']:.2f} MP/s)"
+                 + (f"; merged {summary['merged_buildings']} buildings -> {summary['merged']}" if merge else ""))
     if summary["failed"]:
         sys.exit(EXIT_FAILED)
 

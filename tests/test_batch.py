@@ -142,18 +142,28 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     assert json.loads(run.stdout)["inputs"] == 0
 
 
-def test_interrupted_parallel_run_stops_its_workers_within_two_seconds(tmp_path):
-    folder = tmp_path / "in"
+def noise_folder(folder, count: int, size: int):
+    """``count`` noise scenes of ``size``^2 pixels in ``folder``."""
     folder.mkdir()
     rng = np.random.default_rng(0)
-    for i in range(8):
-        write_scene(folder / f"s{i}.tif", rng.integers(0, 255, (3, 1200, 1200), dtype=np.uint8))
+    for i in range(count):
+        write_scene(folder / f"s{i}.tif", rng.integers(0, 255, (3, size, size), dtype=np.uint8))
+    return folder
+
+
+def wait_for_lines(log, count: int) -> None:
+    """Until the batch log holds ``count`` lines (files finished)."""
+    deadline = time.monotonic() + 300
+    while not (log.exists() and log.read_text().count("\n") >= count) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_interrupted_parallel_run_stops_its_workers_within_two_seconds(tmp_path):
+    folder = noise_folder(tmp_path / "in", 8, 1200)
     out, log = tmp_path / "out", tmp_path / "log.jsonl"
     proc = subprocess.Popen(geoseg_batch(folder, "-o", out, "--model", "eunet-buildings", "--workers", "2", "--log", log),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not (log.exists() and log.read_text().count("\n") >= 1) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for_lines(log, 1)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
@@ -164,17 +174,11 @@ def test_interrupted_parallel_run_stops_its_workers_within_two_seconds(tmp_path)
 
 
 def test_killed_run_resumes_and_finishes(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        write_scene(folder / f"s{i}.tif", rng.integers(0, 255, (3, 640, 640), dtype=np.uint8))
+    folder = noise_folder(tmp_path / "in", 6, 640)
     out, log = tmp_path / "out", tmp_path / "log.jsonl"
     args = geoseg_batch(folder, "-o", out, "--model", "eunet-buildings", "--log", log, "--tile-size", "256")
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not (log.exists() and log.read_text().count("\n") >= 2) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for_lines(log, 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = {json.loads(line)["relative"] for line in log.read_text().splitlines()}
