@@ -10,6 +10,18 @@ from pathlib import Path
 from geoseg.errors import GeosegError
 
 
+def check_outputs(source: Path, outputs: list, overwrite: bool) -> None:
+    """Refuse outputs (None: not asked for) that are the input ``source``, share a name, or
+    cannot be written (see :func:`check_writable`)."""
+    named = [Path(p) for p in outputs if p is not None]
+    for path in named:
+        if path.exists() and source.exists() and path.resolve() == source.resolve():
+            raise GeosegError(f"the output {path} is the input scene; choose another name")
+        check_writable(path, overwrite)
+    if len({p.resolve() for p in named}) < len(named):
+        raise GeosegError("two outputs have the same name")
+
+
 def check_writable(path: str | Path, overwrite: bool) -> Path:
     """Refuse an output that exists (unless ``overwrite``) or whose folder is missing or read-only."""
     path = Path(path)

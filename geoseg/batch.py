@@ -13,7 +13,7 @@ from pathlib import Path
 
 from geoseg.batch_state import BatchState, Busy, Fingerprint, FolderLock
 from geoseg.errors import GeosegError
-from geoseg.options import ENGINE, PredictOptions
+from geoseg.options import PredictOptions
 from geoseg.vector_io import FORMATS
 
 
@@ -114,8 +114,7 @@ def run_job(job: Job) -> Result:
         if key not in _PREDICTORS:
             _PREDICTORS[key] = load_predictor(**engine)
         Path(job.paths["output"]).parent.mkdir(parents=True, exist_ok=True)
-        options = replace(job.options, **{name: getattr(PredictOptions(), name) for name in ENGINE})
-        summary = predict(job.input, job.paths["output"], options, raster=job.paths["raster"],
+        summary = predict(job.input, job.paths["output"], job.options.without_engine(), raster=job.paths["raster"],
                           preview=job.paths["preview"], overwrite=True,
                           creation_options=job.outputs.creation_options, predictor=_PREDICTORS[key])
     except GeosegError as exc:
@@ -191,7 +190,7 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
         remove_leftovers(output_dir)
         state = BatchState(output_dir)
         try:
-            digest = options.digest(fingerprint(options.model) + outputs.digest())  # outputs asked for count too
+            digest = options.digest(fingerprint(options.model) + outputs.digest())
             inputs = find_inputs(input_dir, pattern, recursive)
             jobs, prints, counts = [], {}, {"done": 0, "skipped": 0, "failed": 0}
             for path in inputs:

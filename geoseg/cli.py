@@ -187,16 +187,12 @@ def predict(scene, output, raster, preview, creation_options, overwrite, progres
       geoseg predict scene.tif -o town.gpkg --bbox 12.48,41.88,12.50,41.90 --bbox-crs EPSG:4326
     """
     from geoseg.pipeline import predict as run
-    from geoseg.progress import reporter
+    from geoseg.progress import reporting
 
     options = predict_options(params)
-    quiet = said("quiet")
-    report = reporter(progress_mode, quiet)
-    try:
+    with reporting(progress_mode, said("quiet")) as report:
         summary = run(scene, output, options, raster=raster, preview=preview, overwrite=overwrite,
                       creation_options=creation_options, progress=report)
-    finally:
-        report.close()
     show_summary(summary, as_json,
                  f"{summary['buildings']} buildings -> {summary['output']} "
                  f"({summary['width']}x{summary['height']} px"
@@ -229,16 +225,12 @@ def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
       geoseg predict scene.tif -o buildings.gpkg --raster prob.tif
       geoseg vectorize prob.tif -o strict.gpkg --threshold 0.7 --regularize
     """
-    from geoseg.progress import reporter
+    from geoseg.progress import reporting
     from geoseg.revectorize import vectorize_raster
 
     options = predict_options(params)
-    quiet = said("quiet")
-    report = reporter(progress_mode, quiet)
-    try:
+    with reporting(progress_mode, said("quiet")) as report:
         summary = vectorize_raster(raster, output, options, overwrite=overwrite, progress=report)
-    finally:
-        report.close()
     show_summary(summary, as_json,
                  f"{summary['buildings']} buildings -> {summary['output']} ({summary['width']}x{summary['height']} px, "
                  f"threshold {summary['threshold']:g}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from geoseg.errors import GeosegError
@@ -68,6 +68,10 @@ class PredictOptions:
         """The fields that choose the model and how it runs."""
         return {name: getattr(self, name) for name in ENGINE}
 
+    def without_engine(self) -> PredictOptions:
+        """These options with the engine fields at their defaults (for a ready predictor)."""
+        return replace(self, **{name: getattr(PredictOptions(), name) for name in ENGINE})
+
     def changed_engine(self) -> list[str]:
         """Engine fields set to something other than their default."""
         default = PredictOptions()
@@ -80,12 +84,12 @@ class PredictOptions:
         return Shaping(simplify_m=self.simplify, min_area_m2=self.min_area, fill_holes_m2=self.fill_holes,
                        regularize=self.regularize, separate=separate, max_size_m=self.max_size)
 
-    def digest(self, model_fingerprint: str) -> str:
-        """The model (its fingerprint), the area file as it is now, and every setting that
-        changes an output: a change in any means redo."""
+    def digest(self, context: str) -> str:
+        """``context`` (the model's fingerprint and whatever else decides the outputs), the area
+        file as it is now, and every setting that changes an output: a change in any means redo."""
         kept = {k: v for k, v in asdict(self).items() if k not in SPEED_ONLY}
         if self.aoi is not None and Path(self.aoi).is_file():
             stat = Path(self.aoi).stat()
             kept["aoi"] = [self.aoi, stat.st_size, stat.st_mtime_ns]
-        text = json.dumps({**kept, "model": model_fingerprint}, sort_keys=True, default=str)
+        text = json.dumps({**kept, "model": context}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -15,12 +15,13 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from geoseg.area import area_of_interest
-from geoseg.atomic import atomic_output, check_writable
+from geoseg.atomic import atomic_output, check_outputs
 from geoseg.background import Background
 from geoseg.errors import GeosegError
 from geoseg.ground import pixel_size_m
 from geoseg.inference import Predictor, load_predictor
 from geoseg.options import PredictOptions
+from geoseg.progress import Progress, no_progress
 from geoseg.raster import Scaling, open_scene, output_profile, read_tile, scene_scaling, select_bands
 from geoseg.stitch import StripeStitcher
 from geoseg.timing import Stopwatch
@@ -29,14 +30,9 @@ from geoseg.stripes import BLOCK, RasterLayout, StripeVectorizer
 from geoseg.vector_io import driver_for, write_vector
 from geoseg.resample import SceneView, scene_view, target_gsd
 
-Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where loading (~1 s) or a first compile (~30 s) pays off
 # GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
 GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True}
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    pass
 
 
 def predict(
@@ -48,7 +44,7 @@ def predict(
     preview: str | Path | None = None,
     overwrite: bool = False,
     creation_options: dict | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     predictor: Predictor | None = None,
 ) -> dict:
     """Extract buildings from ``scene`` as ``options`` say; write polygons to ``output`` and
@@ -65,7 +61,7 @@ def predict(
     started = time.perf_counter()
     watch = Stopwatch()
     scene = Path(scene)
-    _check_outputs(scene, [output, raster, preview], overwrite)
+    check_outputs(scene, [output, raster, preview], overwrite)
     if output is not None:
         driver_for(output)
     with rasterio.Env(**GDAL_OPTIONS), open_scene(scene) as src, contextlib.ExitStack() as stack:
@@ -155,7 +151,7 @@ def infer_scene(
     grid: TileGrid,
     batch_size: int,
     sink: Callable[[int, np.ndarray], None],
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     watch: Stopwatch | None = None,
 ) -> None:
     """Run ``predictor`` over every tile of ``grid`` (on ``view``'s grid) and stream blended
@@ -207,16 +203,6 @@ def render_preview_for(src, bands, records, path, card, overwrite) -> None:
 
     colour = tuple(card.palette[0]) if card.palette else (255, 40, 40)
     render_preview(src, bands, [r["geometry"] for r in records], path, colour=colour, overwrite=overwrite)
-
-
-def _check_outputs(scene: Path, outputs: list, overwrite: bool) -> None:
-    named = [Path(p) for p in outputs if p is not None]
-    for path in named:
-        if path.exists() and scene.exists() and path.resolve() == scene.resolve():
-            raise GeosegError(f"the output {path} is the input scene; choose another name")
-        check_writable(path, overwrite)
-    if len({p.resolve() for p in named}) < len(named):
-        raise GeosegError("two outputs have the same name")
 
 
 def _window(tile: Tile) -> Window:

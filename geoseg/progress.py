@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
+
+Progress = Callable[[str, int, int], None]  # (stage, steps just done, total steps)
 
 STAGES = {"infer": ("Extracting buildings", "tile"), "vectorize": ("Vectorising", "row")}  # name, unit
 
@@ -44,21 +48,24 @@ class JsonLines:
             print(json.dumps(line), file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        pass
+        """Nothing to close: every line is flushed as it is printed."""
 
 
-class Silent:
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+def no_progress(stage: str, done: int, total: int) -> None:
+    """The :data:`Progress` of a caller that wants none."""
 
 
-def reporter(mode: str, quiet: bool):
-    """``mode`` is auto (bars on a terminal), bar, json or none."""
+@contextlib.contextmanager
+def reporting(mode: str, quiet: bool) -> Iterator[Progress]:
+    """The reporter for ``--progress`` (auto: bars on a terminal, bar, json or none), closed on exit."""
     if mode == "json":
-        return JsonLines()
-    if quiet or mode == "none" or (mode == "auto" and not sys.stderr.isatty()):
-        return Silent()
-    return Bars()
+        report = JsonLines()
+    elif quiet or mode == "none" or (mode == "auto" and not sys.stderr.isatty()):
+        yield no_progress
+        return
+    else:
+        report = Bars()
+    try:
+        yield report
+    finally:
+        report.close()

@@ -15,33 +15,30 @@ import numpy as np
 from rasterio.windows import Window
 
 from geoseg.area import area_of_interest
+from geoseg.atomic import check_outputs
 from geoseg.background import Background
 from geoseg.errors import GeosegError
 from geoseg.ground import pixel_size_m
 from geoseg.options import PredictOptions
+from geoseg.progress import Progress, no_progress
 from geoseg.raster import open_scene, reading
 from geoseg.resample import scene_view
-from geoseg.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer
+from geoseg.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer, to_byte
 from geoseg.timing import Stopwatch
 from geoseg.vector_io import driver_for, write_vector
 
 DEFAULT_THRESHOLD = 0.5  # for rasters that do not say theirs
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
-    pass
-
-
 def vectorize_raster(raster: str | Path, output: str | Path, options: PredictOptions = PredictOptions(), *,
-                     overwrite: bool = False, progress=_no_progress) -> dict:
+                     overwrite: bool = False, progress: Progress = no_progress) -> dict:
     """Polygons from the building probability in ``raster``, written to ``output``; the
     threshold, shaping and area options of ``options`` apply (the engine options do not).
     Returns a summary dict."""
     started = time.perf_counter()
     watch = Stopwatch()
     raster, output = Path(raster), Path(output)
-    if output.exists() and raster.exists() and output.resolve() == raster.resolve():
-        raise GeosegError(f"the output {output} is the input raster; choose another name")
+    check_outputs(raster, [output], overwrite)
     driver_for(output)
     with open_scene(raster) as src:
         if src.count != 1:
@@ -90,5 +87,5 @@ def _as_byte(values: np.ndarray) -> np.ndarray:
     if values.dtype == np.uint8:
         return values
     if np.issubdtype(values.dtype, np.floating):
-        return np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * 255).astype(np.uint8)
+        return to_byte(np.nan_to_num(values))
     return np.clip(values, 0, 255).astype(np.uint8)

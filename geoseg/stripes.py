@@ -115,9 +115,9 @@ class RasterLayout:
         def convert(y: int, block: np.ndarray) -> None:
             valid = src.dataset_mask(window=Window(0, y, src.width, block.shape[1])) > 0
             if self.binary:
-                bands = _to_byte(block[0])[None]
+                bands = to_byte(block[0])[None]
             else:
-                bands = np.stack([block.argmax(axis=0).astype(np.uint8), _to_byte(block.max(axis=0))])
+                bands = np.stack([block.argmax(axis=0).astype(np.uint8), to_byte(block.max(axis=0))])
             bands[:, ~valid] = 0
             put((y, bands, valid))
 
@@ -141,5 +141,6 @@ class RasterLayout:
         return record
 
 
-def _to_byte(probability: np.ndarray) -> np.ndarray:
+def to_byte(probability: np.ndarray) -> np.ndarray:
+    """Probabilities 0-1 as uint8 0-255 (clipped, rounded)."""
     return np.rint(np.clip(probability, 0.0, 1.0) * 255).astype(np.uint8)

@@ -101,15 +101,14 @@ def cell_pieces(y0: int, x0: int, classes: np.ndarray, score: np.ndarray, min_px
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     if min_px > 1:
         keep = sizes >= min_px
-        keep[0] = False
+        keep[0] = True  # the background keeps label 0
         for i, box in enumerate(ndimage.find_objects(labels), start=1):
             if box is not None and not keep[i]:
                 rows, cols = box
                 keep[i] = rows.start == 0 or cols.start == 0 or rows.stop == labels.shape[0] or cols.stop == labels.shape[1]
-        if not keep[1:].all():
-            new = np.zeros(count + 1, dtype=np.int32)
-            new[keep] = np.arange(1, keep.sum() + 1)
-            labels, values, sizes = new[labels], values[keep | (np.arange(count + 1) == 0)], sizes[keep | (np.arange(count + 1) == 0)]
+        if not keep.all():
+            new = np.where(keep, np.cumsum(keep) - 1, 0).astype(np.int32)  # kept labels renumbered 1, 2, ...
+            labels, values, sizes = new[labels], values[keep], sizes[keep]
             count = len(values) - 1
             if count == 0:
                 return labels, []
@@ -182,7 +181,6 @@ class StripPolygonizer:
         """Region ids of the strip's pixels (0: none), and the ids made for its pieces."""
         ids = np.zeros(classes.shape, dtype=np.int64)
         fresh: list[int] = []
-        height = classes.shape[0]
         for x0 in range(0, classes.shape[1], CELL_COLUMNS):
             cols = slice(x0, x0 + CELL_COLUMNS)
             labels, pieces = cell_pieces(y0, x0, classes[:, cols], score[:, cols], self.min_px, self.hole_px)
@@ -190,9 +188,8 @@ class StripPolygonizer:
                 continue
             first = len(self._parent)
             for k, piece in enumerate(pieces):
-                box = [int(v) for v in piece.parts[0].bounds] if piece.parts else [x0, y0, x0, y0 + height]
                 self._parent.append(first + k)
-                self._regions[first + k] = _Region(piece.value, [piece], box)
+                self._regions[first + k] = _Region(piece.value, [piece], [int(v) for v in piece.parts[0].bounds])
                 fresh.append(first + k)
             ids[:, cols] = np.where(labels > 0, labels.astype(np.int64) + first - 1, 0)
         return ids, fresh

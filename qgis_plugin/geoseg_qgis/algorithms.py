@@ -84,6 +84,13 @@ class _Base(QgsProcessingAlgorithm):
             "SEPARATE", "Touching buildings", options=list(runner.SEPARATE), defaultValue=0))
         self.addParameter(QgsProcessingParameterBoolean("REGULARIZE", "Straighten outlines", defaultValue=False))
 
+    def _raster_file(self, parameters, context):
+        """The INPUT raster layer, which geoseg reads from its file."""
+        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        if layer is None or layer.providerType() != "gdal":
+            raise QgsProcessingException("the input must be a raster layer stored in a file")
+        return layer
+
     def _options(self, parameters, context, feedback) -> dict:
         """geoseg's options (by name) for the parameters this algorithm has and the user gave."""
         has = lambda name: self.parameterDefinition(name) is not None  # noqa: E731
@@ -137,9 +144,7 @@ class ExtractBuildings(_Base):
         self.addParameter(raster)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        if layer is None or layer.providerType() != "gdal":
-            raise QgsProcessingException("the input must be a raster layer stored in a file")
+        layer = self._raster_file(parameters, context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         raster = self.parameterAsOutputLayer(parameters, "PROBABILITY", context) or None
         args = runner.predict_command(executable(), layer.source(), output,
@@ -204,9 +209,7 @@ class VectorizeProbability(_Base):
         self.addParameter(output)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        if layer is None or layer.providerType() != "gdal":
-            raise QgsProcessingException("the input must be a raster layer stored in a file")
+        layer = self._raster_file(parameters, context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         args = runner.vectorize_command(executable(), layer.source(), output, self._options(parameters, context, feedback))
         run_cli(args, feedback)
