@@ -172,30 +172,39 @@ def predict_options(params: dict):
 
 @cli.command()
 @click.argument("scene", type=click.Path(dir_okay=True, path_type=str))
-@click.option("-o", "--output", required=True, help="Building polygons; format from the extension (.gpkg, .geojson, .fgb, .shp).")
-@click.option("--raster", help="Also write the building probability (uint8 0-255, tiled GeoTIFF on the grid the model saw: see --gsd).")
-@click.option("--preview", help="Also write a PNG quick-look with the outlines over the scene.")
+@click.option("-o", "--output", help="Building polygons (class regions for a multiclass model); format from the extension (.gpkg, .geojson, .fgb, .shp). May be left out when --raster or --preview is given.")
+@click.option("--raster", help="Also write the building probability (uint8 0-255) or, for a multiclass model, the class IDs (with their colours) and the winning class's probability, on the grid the model saw (see --gsd): a tiled GeoTIFF, or with a .png name a PNG of the first band.")
+@click.option("--preview", help="Also write a PNG quick-look: the outlines over the scene, or the scene tinted with the class colours.")
 @inference_options
 @click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for --raster (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
 def predict(scene, output, raster, preview, creation_options, overwrite, progress_mode, as_json, **params):
     """Find the buildings in SCENE and write them to OUTPUT.
 
+    SCENE is a georeferenced raster. A street-scene model (enet-camvid, enet-cityscapes) also
+    reads ordinary photos (PNG, JPEG) without a georeference; their polygons are then in pixel
+    coordinates (x: column, y: row from the top-left corner) and have no CRS.
+
     \b
     Examples:
       geoseg predict scene.tif -o buildings.gpkg --raster probability.tif
       geoseg predict scene.tif -o town.gpkg --bbox 12.48,41.88,12.50,41.90 --bbox-crs EPSG:4326
+      geoseg predict street.png --model enet-camvid --raster classes.png --preview view.png
     """
     from geoseg.pipeline import predict as run
     from geoseg.progress import reporting
 
+    if not (output or raster or preview):
+        raise click.UsageError("nothing to write: give -o/--output, --raster or --preview")
     options = predict_options(params)
     with reporting(progress_mode, said("quiet")) as report:
         summary = run(scene, output, options, raster=raster, preview=preview, overwrite=overwrite,
                       creation_options=creation_options, progress=report)
+    written = ", ".join(p for p in (summary["output"], summary["raster"], summary["preview"]) if p)
     show_summary(summary, as_json,
-                 f"{summary['buildings']} buildings -> {summary['output']} "
+                 f"{summary['buildings']} {'class regions' if summary['multiclass'] else 'buildings'} -> {written} "
                  f"({summary['width']}x{summary['height']} px"
+                 + (", in pixel coordinates: the image has no georeference" if summary["pixel_coordinates"] else "")
                  + (f", seen at {summary['gsd_m']:.2f} m" if summary["resampled"] else "")
                  + (f", inside {summary['area_of_interest']}" if summary["area_of_interest"] else "")
                  + (f", {summary['cut_regions']} regions over --max-size cut" if summary["cut_regions"] else "")
@@ -470,22 +479,44 @@ def export(model, output, half, overwrite):
 
 
 @cli.command()
-@click.argument("pred", type=click.Path(exists=True, dir_okay=False))
-@click.option("--truth", required=True, type=click.Path(exists=True, dir_okay=False), help="Reference buildings: raster mask or vector file.")
+@click.argument("pred", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False), help="Reference buildings for PRED: raster mask or vector file.")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True, help="Cut for probability rasters (fraction of full scale).")
 @click.option("--min-iou", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True, help="IoU for an object match (SpaceNet: 0.5).")
+@click.option("--model", help="Score this model (a name from `geoseg models` or a weights file) on --data instead of a PRED file.")
+@click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False), help="Dataset folder in a training layout (images/ + masks/, scenes + footprints, CamVid, Cityscapes); repeatable.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True, help="Which images of --data.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where --model runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON line.")
-def evaluate(pred, truth, threshold, min_iou, as_json):
-    """Score PRED (raster or vector buildings) against --truth on one grid.
+def evaluate(pred, truth, threshold, min_iou, model, data, split, device, as_json):
+    """Score PRED (raster or vector buildings) against --truth, or a --model on a --data split.
 
-    Reports pixel IoU, F1, precision, recall, and object F1 with one-to-one matches at
-    IoU >= --min-iou. Vector files are rasterised onto the raster's grid.
+    With PRED: pixel IoU, F1, precision, recall, and object F1 with one-to-one matches at
+    IoU >= --min-iou, on one grid (vector files are rasterised onto the raster's grid).
+
+    With --model and --data: each image of the split whole, as training validates. A
+    multiclass model gets the mean IoU over its classes (its ignored class left out) and the
+    IoU of each; a building model gets pixel and object scores, overall and per place.
+
+    \b
+    geoseg evaluate buildings.gpkg --truth reference_mask.tif
+    geoseg evaluate --model enet-camvid --data CamVid/ --split test --json
     """
-    from geoseg.evaluate import evaluate as run
+    if pred is not None:
+        if truth is None or model or data:
+            raise click.UsageError("PRED goes with --truth, not with --model/--data")
+        from geoseg.evaluate import evaluate as run
 
-    scores = run(pred, truth, threshold, min_iou)
+        scores = run(pred, truth, threshold, min_iou)
+    else:
+        if not (model and data) or truth:
+            raise click.UsageError("give PRED with --truth, or --model with --data")
+        from geoseg.inference import choose_device
+        from geoseg.train.scoring import score_dataset
+
+        scores = score_dataset(model, list(data), split, str(choose_device(device)))
     if as_json:
         click.echo(json.dumps(scores))
         return
     for key, value in scores.items():
-        click.echo(f"{key:<18} {value:.4f}")
+        click.echo(f"{key:<18} {value:.4f}" if isinstance(value, float) else f"{key:<18} {value}")

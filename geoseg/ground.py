@@ -8,14 +8,21 @@ import shapely
 
 
 class Ground:
-    """Areas and lengths in metres for geometries in ``crs`` (geodesic for geographic CRSs)."""
+    """Areas and lengths in metres for geometries in ``crs`` (geodesic for geographic CRSs).
+    Without a CRS (an image that is not georeferenced), sizes are in the geometries' own units:
+    pixels."""
 
     def __init__(self, crs) -> None:
         from pyproj import CRS, Geod
 
-        self.crs = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-        self.geod = Geod(ellps="WGS84") if self.crs.is_geographic else None
-        self.factor = 1.0 if self.geod else self.crs.axis_info[0].unit_conversion_factor
+        self.geod, self.factor = None, 1.0
+        if crs is None:
+            return
+        crs = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+        if crs.is_geographic:
+            self.geod = Geod(ellps="WGS84")
+        else:
+            self.factor = crs.axis_info[0].unit_conversion_factor
 
     def area(self, geom) -> float:
         if self.geod is not None:
@@ -29,6 +36,7 @@ class Ground:
 
 
 def pixel_size_m(transform, crs) -> float:
-    """Side of a pixel in metres (geometric mean of x and y), also for geographic CRSs."""
+    """Side of a pixel in metres (geometric mean of x and y), also for geographic CRSs; in the
+    transform's own units without a CRS."""
     x0, y0 = transform.c, transform.f
     return float(np.sqrt(Ground(crs).area(shapely.box(x0, y0 + transform.e, x0 + transform.a, y0))))

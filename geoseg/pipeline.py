@@ -15,14 +15,17 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from geoseg.area import area_of_interest
-from geoseg.atomic import atomic_output, check_outputs
+from geoseg.atomic import check_outputs
 from geoseg.background import Background
 from geoseg.errors import GeosegError
 from geoseg.ground import pixel_size_m
 from geoseg.inference import Predictor, load_predictor
 from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
-from geoseg.raster import Scaling, open_scene, output_profile, read_tile, scene_scaling, select_bands
+from geoseg.models.card import ModelCard
+from geoseg.preview import ClassThumbnail, render_class_preview, render_preview
+from geoseg.raster import (Scaling, check_georeference, create_raster, open_scene, output_profile, raster_output, read_tile,
+                           scene_scaling, select_bands)
 from geoseg.stitch import StripeStitcher
 from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
@@ -64,7 +67,7 @@ def predict(
     check_outputs(scene, [output, raster, preview], overwrite)
     if output is not None:
         driver_for(output)
-    with rasterio.Env(**GDAL_OPTIONS), open_scene(scene) as src, contextlib.ExitStack() as stack:
+    with rasterio.Env(**GDAL_OPTIONS), open_scene(scene, georeferenced=False) as src, contextlib.ExitStack() as stack:
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(src)))
         megapixels = src.width * src.height / 1e6
         with watch("prepare"):
@@ -72,6 +75,7 @@ def predict(
                 engine = options.engine() | {"compile": wants_compile(options.compile, megapixels)}
                 predictor = load_predictor(**engine)
             card = predictor.card
+            photo = check_placement(src, card, options)
             tile = options.tile_size or card.tile_size
             overlap = card.overlap if options.overlap is None else options.overlap
             if not 0 <= overlap < tile:
@@ -88,15 +92,16 @@ def predict(
             seen = view.on(src)
         grid = tile_grid(seen.height, seen.width, tile, overlap)
         layout = RasterLayout(card, threshold)
-        prob_path = stack.enter_context(atomic_output(raster, overwrite=overwrite)) if raster is not None else None
+        prob_path = stack.enter_context(raster_output(raster, overwrite, layout.fill)) if raster is not None else None
         with contextlib.ExitStack() as writer:
             dst = None
             if prob_path is not None:
                 writer.enter_context(writing(raster))
                 profile = output_profile(seen, layout.count, "uint8", BLOCK, **(creation_options or {}))
-                dst = writer.enter_context(rasterio.open(prob_path, "w", **profile))
+                dst = writer.enter_context(create_raster(prob_path, profile))
                 layout.describe(dst, predictor.name, threshold, shaping)
-            vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch)
+            thumbnail = ClassThumbnail(seen.height, seen.width) if preview is not None and not layout.binary else None
+            vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail)
             with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
                             progress, watch)
@@ -106,7 +111,7 @@ def predict(
                 write_vector(records, output, src.crs, layout.schema(shaping), overwrite)
             if preview is not None:
                 native = scene_view(scene, src, None, area).on(src)  # the scene at its own pixels, within the area
-                render_preview_for(native, chosen, records, preview, card, overwrite)
+                render_preview_for(native, chosen, records, thumbnail, preview, card, overwrite)
     seconds = time.perf_counter() - started
     return {
         "scene": str(scene),
@@ -114,10 +119,12 @@ def predict(
         "raster": str(raster) if raster else None,
         "preview": str(preview) if preview else None,
         "buildings": len(records),
+        "multiclass": not layout.binary,
         "width": src.width,
         "height": src.height,
         "tiles": len(grid),
-        "gsd_m": round(pixel_size_m(seen.transform, seen.crs), 4),
+        "gsd_m": None if photo else round(pixel_size_m(seen.transform, seen.crs), 4),
+        "pixel_coordinates": photo,
         "resampled": view.grid is not None and view.grid.transform.a != src.transform.a,
         "area_of_interest": area.source if area is not None else None,
         "separated": shaping.separate,
@@ -198,9 +205,26 @@ def writing(path: str | Path) -> Iterator[None]:
         raise GeosegError(f"could not write {path} ({detail}); is the disk full?") from None
 
 
-def render_preview_for(src, bands, records, path, card, overwrite) -> None:
-    from geoseg.preview import render_preview
+def check_placement(src: rasterio.DatasetReader, card: ModelCard, options: PredictOptions) -> bool:
+    """Whether ``src`` is an image without a georeference that ``card``'s model may read (a
+    photo for a street-scene model); refuse one that a map model is given, or that options
+    about places on the ground are asked of."""
+    if src.crs is not None or not card.for_photos:
+        check_georeference(src)
+        return False
+    asked = [name for name, on in (("--bbox", options.bbox), ("--aoi", options.aoi),
+                                   ("--gsd", options.gsd not in ("auto", "native"))) if on]
+    if asked:
+        raise GeosegError(f"{' and '.join(asked)} need a georeferenced scene; {src.name} has no georeference")
+    return True
 
+
+def render_preview_for(src: rasterio.DatasetReader, bands: list[int], records: list[dict],
+                       thumbnail: ClassThumbnail | None, path: str | Path, card: ModelCard, overwrite: bool) -> None:
+    """A binary model's outlines over the scene, or the classes of a multiclass one tinting it."""
+    if thumbnail is not None:
+        render_class_preview(src, bands, thumbnail.classes, card.palette, path, overwrite)
+        return
     colour = tuple(card.palette[0]) if card.palette else (255, 40, 40)
     render_preview(src, bands, [r["geometry"] for r in records], path, colour=colour, overwrite=overwrite)
 

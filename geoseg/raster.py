@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
+from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
 from geoseg.models.card import ModelCard
 
@@ -22,8 +24,9 @@ SUPPORTED_KINDS = "uib f"  # numpy dtype kinds: unsigned, signed, boolean, float
 STATS_SIZE = 1024  # longest side of the decimated read used for scaling statistics
 
 
-def open_scene(path: str | Path) -> rasterio.DatasetReader:
-    """Open a georeferenced raster, or raise a one-line :class:`GeosegError` saying what is wrong."""
+def open_scene(path: str | Path, georeferenced: bool = True) -> rasterio.DatasetReader:
+    """Open a raster (georeferenced unless told otherwise: a photo for a street-scene model), or
+    raise a one-line :class:`GeosegError` saying what is wrong."""
     path = Path(path)
     if not path.exists():
         raise GeosegError(f"{path} does not exist")
@@ -39,6 +42,8 @@ def open_scene(path: str | Path) -> rasterio.DatasetReader:
         raise GeosegError(f"{path} is not a raster that GDAL can read ({_first_line(exc)})") from None
     try:
         check_scene(src)
+        if georeferenced:
+            check_georeference(src)
     except GeosegError:
         src.close()
         raise
@@ -46,10 +51,19 @@ def open_scene(path: str | Path) -> rasterio.DatasetReader:
 
 
 def check_scene(src: rasterio.DatasetReader) -> None:
-    """Refuse rasters geoseg cannot place on a map or read as imagery."""
+    """Refuse rasters geoseg cannot read as imagery."""
     name = src.name
     if src.width == 0 or src.height == 0:
         raise GeosegError(f"{name} has no pixels ({src.width} x {src.height})")
+    for dtype in set(src.dtypes):
+        kind = np.dtype(dtype).kind
+        if kind not in SUPPORTED_KINDS or dtype == "int8":
+            raise GeosegError(f"{name} has {dtype} pixels; geoseg reads unsigned integer, int16/int32 and float bands")
+
+
+def check_georeference(src: rasterio.DatasetReader) -> None:
+    """Refuse rasters geoseg cannot place on a map."""
+    name = src.name
     if src.crs is None:
         if src.transform.is_identity:
             raise GeosegError(
@@ -59,10 +73,6 @@ def check_scene(src: rasterio.DatasetReader) -> None:
         raise GeosegError(f"{name} has a geotransform but no CRS; assign one with gdal_edit.py -a_srs EPSG:XXXX")
     if not src.transform.is_rectilinear:
         raise GeosegError(f"{name} has a rotated or skewed geotransform; make it north-up with gdalwarp first")
-    for dtype in set(src.dtypes):
-        kind = np.dtype(dtype).kind
-        if kind not in SUPPORTED_KINDS or dtype == "int8":
-            raise GeosegError(f"{name} has {dtype} pixels; geoseg reads unsigned integer, int16/int32 and float bands")
 
 
 def image_bands(src: rasterio.DatasetReader) -> list[int]:
@@ -194,15 +204,15 @@ def reading(src: rasterio.DatasetReader):
 
 
 def output_profile(src: rasterio.DatasetReader, count: int, dtype: str, block: int, **creation) -> dict:
-    """A tiled, compressed GeoTIFF profile on the scene's grid, CRS and transform."""
+    """A tiled, compressed GeoTIFF profile on the scene's grid, CRS and transform (none for an
+    image without a georeference)."""
     profile = {
         "driver": "GTiff",
         "width": src.width,
         "height": src.height,
         "count": count,
         "dtype": dtype,
-        "crs": src.crs,
-        "transform": src.transform,
+        **({"crs": src.crs, "transform": src.transform} if src.crs is not None else {}),  # a photo: its pixels
         "tiled": True,
         "blockxsize": block,
         "blockysize": block,
@@ -212,6 +222,56 @@ def output_profile(src: rasterio.DatasetReader, count: int, dtype: str, block: i
     }
     profile.update(creation)
     return profile
+
+
+@contextlib.contextmanager
+def raster_output(path: str | Path, overwrite: bool, fill: int = 0) -> Iterator[Path]:
+    """Where to stream a GeoTIFF that appears at ``path`` when the block succeeds (nothing does
+    if it fails): as it is, or for a ``.png`` path as a PNG of its first band (see :func:`to_png`)."""
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        if Path(path).suffix.lower() != ".png":
+            yield tmp
+            return
+        working = tmp.with_name(f"{tmp.name}.tif")
+        try:
+            yield working
+            to_png(working, tmp, fill)
+        finally:
+            for leftover in tmp.parent.glob(working.name + "*"):  # and GDAL's .aux.xml
+                leftover.unlink(missing_ok=True)
+
+
+def to_png(source: str | Path, png: str | Path, fill: int = 0) -> None:
+    """Band 1 of ``source`` as an 8-bit PNG, with its colour table if it has one; pixels outside
+    its valid data become ``fill`` (a PNG has no mask). It is read whole: PNG suits photos and
+    small scenes, GeoTIFF large ones."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(source) as src:
+            band = src.read(1)
+            band[src.read_masks(1) == 0] = fill
+            colours = _colormap(src)
+            profile = {"driver": "PNG", "width": src.width, "height": src.height, "count": 1, "dtype": "uint8"}
+            if src.crs is not None:
+                profile |= {"crs": src.crs, "transform": src.transform}
+        with rasterio.open(png, "w", **profile) as dst:
+            dst.write(band, 1)
+            if colours:
+                dst.write_colormap(1, colours | ({} if fill in colours else {fill: (0, 0, 0, 255)}))
+
+
+def _colormap(src: rasterio.DatasetReader) -> dict[int, tuple[int, int, int, int]]:
+    try:
+        return src.colormap(1)
+    except ValueError:  # no colour table
+        return {}
+
+
+def create_raster(path: str | Path, profile: dict) -> rasterio.io.DatasetWriter:
+    """Open ``path`` for writing with ``profile``; one without a CRS (a photo's pixels) is meant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path, "w", **profile)
 
 
 def _first_line(exc: Exception) -> str:

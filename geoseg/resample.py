@@ -22,6 +22,7 @@ from rasterio.windows import Window, from_bounds
 from geoseg.area import Area
 from geoseg.errors import GeosegError
 from geoseg.ground import pixel_size_m
+from geoseg.raster import open_scene
 
 TOLERANCE = 0.1  # scenes whose pixels are within 10 % of the model's are read as they are
 
@@ -109,7 +110,7 @@ class SceneView:
     @contextlib.contextmanager
     def open(self) -> Iterator[rasterio.DatasetReader | ScaledScene]:
         """A new handle on the view (GDAL handles are never shared between threads)."""
-        with rasterio.open(self.path) as src:
+        with open_scene(self.path, georeferenced=False) as src:  # checked as the run began
             yield self.on(src)
 
 

@@ -16,6 +16,7 @@ from rasterio.windows import Window
 from geoseg.background import Stopped
 from geoseg.ground import pixel_size_m
 from geoseg.models.card import ModelCard
+from geoseg.preview import ClassThumbnail
 from geoseg.separate import separated
 from geoseg.timing import Stopwatch
 from geoseg.vector_io import schema
@@ -40,6 +41,7 @@ class StripeVectorizer:
     raster: rasterio.io.DatasetWriter | None
     watch: Stopwatch
     stop: threading.Event = field(default_factory=threading.Event)  # set when the caller gives up
+    thumbnail: ClassThumbnail | None = None  # a multiclass preview's classes, taken as they pass
     cut: int = 0  # regions too large to be buildings, cut into pieces (see geoseg.vectorize)
     _waited: float = 0.0
 
@@ -76,7 +78,10 @@ class StripeVectorizer:
                     self.raster.write_mask(valid.astype(np.uint8) * 255, window=window)
             for top in range(0, valid.shape[0], BLOCK):  # labelling a block of rows at a time keeps memory low
                 rows = slice(top, top + BLOCK)
-                yield self.layout.classes(y + top, bands[:, rows], valid[rows])
+                strip = self.layout.classes(y + top, bands[:, rows], valid[rows])
+                if self.thumbnail is not None:
+                    self.thumbnail.add(strip[0], strip[1])
+                yield strip
 
 
 class RasterLayout:
@@ -97,6 +102,13 @@ class RasterLayout:
     def schema(self, shaping: Shaping) -> dict[str, str]:
         """The output columns: the classes of a multiclass model, ``regularized`` where asked for."""
         return schema(multiclass=not self.binary, regularized=shaping.regularize)
+
+    @property
+    def fill(self) -> int:
+        """Band 1's value outside the scene's valid data where a format has no mask (PNG): the
+        ignored class of a multiclass model, 0 otherwise."""
+        ignore = None if self.binary else self.card.ignore_index
+        return ignore if ignore is not None and ignore < 256 else 0
 
     def describe(self, dst: rasterio.io.DatasetWriter, model: str, threshold: float, shaping: Shaping) -> None:
         """Band descriptions, the class colours, and the tags ``geoseg vectorize`` reads."""

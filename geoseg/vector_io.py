@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -49,7 +50,8 @@ def write_vector(records: list[dict], path: str | Path, crs, columns: dict[str, 
     driver = driver_for(path)
     frame = gpd.GeoDataFrame(records, columns=["geometry", *columns], geometry="geometry", crs=crs)
     frame = frame.astype(columns)
-    with atomic_output(path, overwrite=overwrite) as tmp:
+    with atomic_output(path, overwrite=overwrite) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'crs' was not provided")  # pixel coordinates of a photo: said by the caller
         try:
             pyogrio.write_dataframe(frame, tmp, driver=driver, layer=LAYER, geometry_type="Polygon")
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:

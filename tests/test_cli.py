@@ -102,6 +102,23 @@ def test_quiet_and_verbose_go_before_or_after_the_command(tmp_path, where):
     assert json.loads(verbose.stderr[verbose.stderr.index("{"):])["model"] == "eunet-buildings"
 
 
+def test_a_photo_through_a_street_scene_model_without_polygons(tmp_path):
+    photo = tmp_path / "street.jpg"
+    Image.new("RGB", (240, 180), (90, 120, 200)).save(photo)
+    run = geoseg("predict", photo, "--model", "enet-camvid", "--raster", tmp_path / "classes.png",
+                 "--preview", tmp_path / "view.png", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "classes.png" in run.stdout and "in pixel coordinates" in run.stdout
+    classes = Image.open(tmp_path / "classes.png")
+    assert classes.mode == "P" and classes.size == (240, 180)
+    assert Image.open(tmp_path / "view.png").size == (240, 180)
+
+
+def test_predict_with_nothing_to_write_is_a_usage_error(tmp_path):
+    run = geoseg("predict", DEMO_SCENE)
+    assert run.returncode == 2 and "nothing to write" in run.stderr
+
+
 def test_help_explains_the_options():
     run = geoseg("predict", "--help")
     assert run.returncode == 0

@@ -149,9 +149,7 @@ def test_multiclass_model_writes_class_ids_with_colours_and_class_polygons(tmp_p
     data[:, 80:120, :] = 120  # a road across the scene, crossing tile seams
     data[:, 10:50, 100:160] = 240  # a building
     scene = write_scene(tmp_path / "s.tif", data)
-    card = preset_card("enet-camvid")
-    predictor = Predictor(TorchBackend(ThreeLevelNet(), card, torch.device("cpu")), card, "cpu", "camvid-test")
-    predict(scene, tmp_path / "c.gpkg", raster=tmp_path / "c.tif", predictor=predictor, options=TILES)
+    predict(scene, tmp_path / "c.gpkg", raster=tmp_path / "c.tif", predictor=_three_level_predictor(), options=TILES)
     with rasterio.open(tmp_path / "c.tif") as out:
         ids = out.read(1)
         assert out.count == 2
@@ -161,6 +159,65 @@ def test_multiclass_model_writes_class_ids_with_colours_and_class_polygons(tmp_p
     by_class = frame.groupby("class")["area_m2"].sum().to_dict()
     assert by_class["road"] == 40 * 300 and by_class["building"] == 40 * 60
     assert set(frame["class_id"]) == {0, 1, 3}
+
+
+def _three_level_predictor() -> Predictor:
+    card = preset_card("enet-camvid")
+    return Predictor(TorchBackend(ThreeLevelNet(), card, torch.device("cpu")), card, "cpu", "camvid-test")
+
+
+def _street_photo(path):
+    """A 200 x 300 photo without georeference: a road (rows 80-119) and a building."""
+    from PIL import Image
+
+    data = np.full((200, 300, 3), 20, dtype=np.uint8)
+    data[80:120, :] = 120
+    data[10:50, 100:160] = 240
+    Image.fromarray(data).save(path)
+    return path
+
+
+def test_a_street_model_reads_a_photo_and_writes_pixel_coordinates_a_palette_png_and_a_tinted_preview(tmp_path):
+    from PIL import Image
+
+    photo = _street_photo(tmp_path / "street.png")
+    summary = predict(photo, tmp_path / "c.gpkg", raster=tmp_path / "classes.png", preview=tmp_path / "view.png",
+                      predictor=_three_level_predictor(), options=TILES)
+    assert summary["pixel_coordinates"] and summary["gsd_m"] is None and summary["multiclass"]
+    classes = Image.open(tmp_path / "classes.png")
+    assert classes.mode == "P" and classes.size == (300, 200)
+    ids = np.asarray(classes)
+    assert ids[100, 150] == 3 and ids[30, 130] == 1 and ids[150, 20] == 0
+    assert classes.getpalette()[3 * 3:3 * 4] == [128, 64, 128]  # road's colour
+    frame = _read(tmp_path / "c.gpkg")
+    assert frame.crs is None
+    (building,) = frame[frame["class"] == "building"].geometry
+    assert building.equals(shapely.box(100, 10, 160, 50))  # x: column, y: row from the top-left corner
+    view = np.asarray(Image.open(tmp_path / "view.png").convert("RGB")).astype(int)
+    assert view.shape == (200, 300, 3)
+    r, g, b = view[100, 150]  # grey road tinted half with (128, 64, 128)
+    assert abs((r - g) - 32) <= 1 and r == b
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.gpkg", "classes.png", "street.png", "view.png"]
+
+
+def test_a_photo_is_refused_by_a_building_model_and_by_options_about_the_ground(tmp_path, bright_predictor):
+    photo = _street_photo(tmp_path / "street.png")
+    with pytest.raises(GeosegError, match="not georeferenced"):
+        predict(photo, tmp_path / "b.gpkg", predictor=bright_predictor)
+    with pytest.raises(GeosegError, match="--bbox need a georeferenced scene"):
+        predict(photo, tmp_path / "c.gpkg", predictor=_three_level_predictor(),
+                options=PredictOptions(bbox=(0, 0, 10, 10)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["street.png"]
+
+
+def test_a_png_probability_raster_holds_the_geotiffs_first_band(tmp_path, bright_predictor):
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(200, 200, [(50, 50, 100, 90)]))
+    predict(scene, raster=tmp_path / "p.tif", predictor=bright_predictor, options=TILES)
+    predict(scene, raster=tmp_path / "p.png", predictor=bright_predictor, options=TILES)
+    with rasterio.open(tmp_path / "p.tif") as tif, rasterio.open(tmp_path / "p.png") as png:
+        assert png.driver == "PNG" and png.count == 1 and png.crs == tif.crs
+        assert np.array_equal(png.read(1), tif.read(1))
+    assert not list(tmp_path.glob(".*"))
 
 
 def test_the_package_level_api_runs_the_pipeline(tmp_path, bright_predictor):

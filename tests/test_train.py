@@ -1,5 +1,8 @@
 """Training from every supported layout, on small synthetic data with known answers."""
 
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,7 +18,8 @@ from geoseg.models.registry import preset_card
 from geoseg.train.config import load_config
 from geoseg.train.data import Sample, WindowSampler, WindowSettings, draw_weights
 from geoseg.train.layouts import cityscapes_train_ids, read_dataset
-from geoseg.train.loop import evaluate_samples, train
+from geoseg.train.loop import train
+from geoseg.train.scoring import evaluate_samples
 from geoseg.train.losses import Targets, loss_fn
 from geoseg.vector_io import write_vector
 
@@ -197,6 +201,21 @@ def test_camvid_layout_and_a_multiclass_training_run(tmp_path):
     train(config, out, log=lambda line: None)
     _, card = io.load_state(out)
     assert card.num_outputs == 12 and "miou" in card.metrics and "iou_road" in card.metrics
+    run = subprocess.run([sys.executable, "-m", "geoseg", "evaluate", "--model", out, "--data", root, "--split", "val",
+                          "--json"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    scores = json.loads(run.stdout)  # the card's validation scores, from the command
+    assert scores["images"] == 3 and scores["split"] == "val"
+    assert scores["miou"] == pytest.approx(card.metrics["miou"], abs=1e-4)
+    assert scores["iou_road"] == pytest.approx(card.metrics["iou_road"], abs=1e-4) and "iou_void" not in scores
+
+
+def test_evaluate_on_a_split_that_is_not_there_says_so(tmp_path):
+    from geoseg.train.scoring import score_dataset
+
+    root = camvid_tree(tmp_path / "camvid", n=1)
+    with pytest.raises(GeosegError, match="no test images"):
+        score_dataset("enet-camvid", [str(root)], "test")
 
 
 def test_cityscapes_layout_maps_label_ids_to_train_ids(tmp_path):
@@ -317,7 +336,7 @@ class FaintProbe(torch.nn.Module):
 
 
 def test_the_threshold_is_chosen_on_validation_places():
-    from geoseg.train.loop import choose_threshold
+    from geoseg.train.scoring import choose_threshold
 
     image = np.full((64, 64, 3), 20, np.uint8)
     image[16:48, 16:48] = 230
@@ -345,7 +364,7 @@ def test_unlabelled_windows_learn_from_the_teacher_alone():
 
 def disagreement(student, student_card, teacher, teacher_card, samples) -> float:
     """Mean absolute difference of two models' building probabilities on ``samples``."""
-    from geoseg.train.loop import binary_probabilities
+    from geoseg.train.scoring import binary_probabilities
 
     mine = binary_probabilities(student, samples, student_card, 0.5, "fp32")
     theirs = binary_probabilities(teacher, samples, teacher_card, 0.5, "fp32")

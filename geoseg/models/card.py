@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 
 from geoseg.errors import GeosegError
+from geoseg.models.heads import HEADS
 
 CARD_VERSION = 1
 
@@ -53,6 +54,13 @@ class ModelCard:
     def network_outputs(self) -> int:
         """Channels the network produces: the probabilities, and the separation output if any."""
         return self.num_outputs + int(self.separation)
+
+    @property
+    def for_photos(self) -> bool:
+        """Whether the model reads ordinary photos (street scenes) rather than map imagery: such
+        images need no georeference."""
+        head = HEADS.get(self.task)
+        return head is not None and head.photos
 
     @property
     def in_channels(self) -> int:

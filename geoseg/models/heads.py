@@ -11,6 +11,7 @@ class Head:
     activation: str  # "sigmoid" (one channel, binary) or "softmax"
     palette: tuple[tuple[int, int, int], ...]
     ignore_index: int | None = None
+    photos: bool = False  # trained on street-level photos: reads images without a georeference
 
     @property
     def num_outputs(self) -> int:
@@ -31,6 +32,7 @@ CAMVID = Head(
         (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192), (0, 0, 0),
     ),
     ignore_index=11,
+    photos=True,
 )
 
 # Cityscapes train IDs 0-18; label 255 is ignored.
@@ -47,6 +49,7 @@ CITYSCAPES = Head(
         (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
     ),
     ignore_index=255,
+    photos=True,
 )
 
 HEADS = {"buildings": BUILDINGS, "camvid": CAMVID, "cityscapes": CITYSCAPES}
