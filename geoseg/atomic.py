@@ -10,12 +10,12 @@ from pathlib import Path
 from geoseg.errors import GeosegError
 
 
-def check_outputs(source: Path, outputs: list, overwrite: bool) -> None:
-    """Refuse outputs (None: not asked for) that are the input ``source``, share a name, or
-    cannot be written (see :func:`check_writable`)."""
+def check_outputs(source: str | Path, outputs: list, overwrite: bool) -> None:
+    """Refuse outputs (None: not asked for) that are the input ``source`` (a local file, or a
+    remote one that cannot be), share a name, or cannot be written (see :func:`check_writable`)."""
     named = [Path(p) for p in outputs if p is not None]
     for path in named:
-        if path.exists() and source.exists() and path.resolve() == source.resolve():
+        if isinstance(source, Path) and path.exists() and source.exists() and path.resolve() == source.resolve():
             raise GeosegError(f"the output {path} is the input scene; choose another name")
         check_writable(path, overwrite)
     if len({p.resolve() for p in named}) < len(named):

@@ -24,8 +24,9 @@ from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
 from geoseg.models.card import ModelCard
 from geoseg.preview import ClassThumbnail, render_class_preview, render_preview
-from geoseg.raster import (Scaling, check_georeference, create_raster, open_scene, output_profile, raster_output, read_tile,
-                           scene_scaling, select_bands)
+from geoseg.raster import (Scaling, check_georeference, create_raster, open_scene, output_profile, raster_output,
+                           read_tile, scene_scaling, select_bands)
+from geoseg.sources import Source, as_source, remote_settings
 from geoseg.stitch import StripeStitcher
 from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
@@ -39,7 +40,7 @@ GDAL_OPTIONS = {"GDAL_TIFF_INTERNAL_MASK": True}
 
 
 def predict(
-    scene: str | Path,
+    scene: Source,
     output: str | Path | None = None,
     options: PredictOptions = PredictOptions(),
     *,
@@ -63,11 +64,12 @@ def predict(
                           "predictor already fixes the model and how it runs")
     started = time.perf_counter()
     watch = Stopwatch()
-    scene = Path(scene)
+    scene = as_source(scene)
     check_outputs(scene, [output, raster, preview], overwrite)
     if output is not None:
         driver_for(output)
-    with rasterio.Env(**GDAL_OPTIONS), open_scene(scene, georeferenced=False) as src, contextlib.ExitStack() as stack:
+    with (rasterio.Env(**GDAL_OPTIONS, **remote_settings(scene)), open_scene(scene, georeferenced=False) as src,
+          contextlib.ExitStack() as stack):
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(src)))
         megapixels = src.width * src.height / 1e6
         with watch("prepare"):

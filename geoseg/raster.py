@@ -19,26 +19,32 @@ from rasterio.windows import Window
 from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
 from geoseg.models.card import ModelCard
+from geoseg.sources import Source, is_remote, remote_settings
 
 SUPPORTED_KINDS = "uib f"  # numpy dtype kinds: unsigned, signed, boolean, float
 STATS_SIZE = 1024  # longest side of the decimated read used for scaling statistics
+SAMPLE_ABOVE = 2 * STATS_SIZE  # a larger scene without overviews gives a sample of its blocks instead
 
 
-def open_scene(path: str | Path, georeferenced: bool = True) -> rasterio.DatasetReader:
+def open_scene(path: Source, georeferenced: bool = True) -> rasterio.DatasetReader:
     """Open a raster (georeferenced unless told otherwise: a photo for a street-scene model), or
     raise a one-line :class:`GeosegError` saying what is wrong."""
-    path = Path(path)
-    if not path.exists():
-        raise GeosegError(f"{path} does not exist")
-    if path.is_dir():
-        raise GeosegError(f"{path} is a directory, not a raster")
-    if path.stat().st_size == 0:
-        raise GeosegError(f"{path} is an empty file")
+    remote = is_remote(path)
+    if not remote:
+        path = Path(path)
+        if not path.exists():
+            raise GeosegError(f"{path} does not exist")
+        if path.is_dir():
+            raise GeosegError(f"{path} is a directory, not a raster")
+        if path.stat().st_size == 0:
+            raise GeosegError(f"{path} is an empty file")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), rasterio.Env(**remote_settings(path)):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)  # check_scene says it better
             src = rasterio.open(path)
     except RasterioIOError as exc:
+        if remote:
+            raise GeosegError(f"could not open {path} ({_first_line(exc)})") from None
         raise GeosegError(f"{path} is not a raster that GDAL can read ({_first_line(exc)})") from None
     try:
         check_scene(src)
@@ -155,17 +161,41 @@ def card_scaling(card: ModelCard, low: np.ndarray, high: np.ndarray) -> Scaling:
 
 def scene_scaling(src: rasterio.DatasetReader, bands: list[int], card: ModelCard) -> Scaling:
     """Scaling for this scene: each band stretched between the card's percentiles of its valid
-    pixels, read at reduced resolution (GDAL uses overviews where the file has them)."""
-    factor = max(1, math.ceil(max(src.width, src.height) / STATS_SIZE))
-    shape = (max(1, src.height // factor), max(1, src.width // factor))
+    pixels (a sample of them: see :func:`statistics_sample`)."""
     unique = sorted(set(bands))
-    with reading(src):
-        data = src.read(unique, out_shape=(len(unique), *shape))
-        valid = src.dataset_mask(out_shape=shape) > 0
+    data, valid = statistics_sample(src, unique)
     low, high = band_percentiles(data, valid, card.scaling.get("low", 2.0), card.scaling.get("high", 98.0))
     position = {b: i for i, b in enumerate(unique)}
     rows = [position[b] for b in bands]
     return card_scaling(card, low[rows], high[rows])
+
+
+def statistics_sample(src: rasterio.DatasetReader, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """About ``STATS_SIZE``² pixels of ``bands`` ``(bands, h, w)`` and their validity ``(h, w)``
+    to take a scene's statistics from, without reading all of it (a remote scene is fetched by
+    the block): the scene decimated to ``STATS_SIZE`` where it has overviews (GDAL reads the
+    nearest one) or is small, whole blocks spread over it otherwise."""
+    with reading(src):
+        if src.overviews(bands[0]) or max(src.width, src.height) <= SAMPLE_ABOVE:
+            factor = max(1, math.ceil(max(src.width, src.height) / STATS_SIZE))
+            shape = (max(1, src.height // factor), max(1, src.width // factor))
+            return src.read(bands, out_shape=(len(bands), *shape)), src.dataset_mask(out_shape=shape) > 0
+        windows = spread_blocks(src.height, src.width, src.block_shapes[0])
+        data = np.concatenate([src.read(bands, window=w).reshape(len(bands), -1) for w in windows], axis=1)
+        valid = np.concatenate([(src.dataset_mask(window=w) > 0).ravel() for w in windows])
+    return data[:, None], valid[None]
+
+
+def spread_blocks(height: int, width: int, block: tuple[int, int]) -> list[Window]:
+    """Whole blocks of a ``height`` x ``width`` raster tiled in ``block`` (rows, cols), spread
+    evenly over it in rows and columns, about ``STATS_SIZE``² pixels in all (16 blocks at least)."""
+    rows, cols = math.ceil(height / block[0]), math.ceil(width / block[1])
+    wanted = max(16, STATS_SIZE**2 // (block[0] * block[1]))
+    picked_rows = min(rows, wanted, max(1, round(math.sqrt(wanted * rows / cols))))
+    picked_cols = min(cols, max(1, math.ceil(wanted / picked_rows)))
+    return [Window(c * block[1], r * block[0], min(block[1], width - c * block[1]), min(block[0], height - r * block[0]))
+            for r in np.unique(np.linspace(0, rows - 1, picked_rows).round().astype(int)).tolist()
+            for c in np.unique(np.linspace(0, cols - 1, picked_cols).round().astype(int)).tolist()]
 
 
 def band_percentiles(

@@ -11,7 +11,6 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -23,6 +22,7 @@ from geoseg.area import Area
 from geoseg.errors import GeosegError
 from geoseg.ground import pixel_size_m
 from geoseg.raster import open_scene
+from geoseg.sources import Source
 
 TOLERANCE = 0.1  # scenes whose pixels are within 10 % of the model's are read as they are
 
@@ -97,7 +97,7 @@ class SceneView:
     """A scene file as the model sees it: on its own grid, or read onto ``grid`` (finer,
     coarser or a part of the scene), with pixels outside ``area`` counted as invalid."""
 
-    path: Path
+    path: Source
     grid: Grid | None = None
     area: Area | None = None
 
@@ -114,7 +114,7 @@ class SceneView:
             yield self.on(src)
 
 
-def scene_view(path: Path, src: rasterio.DatasetReader, gsd_m: float | None, area: Area | None) -> SceneView:
+def scene_view(path: Source, src: rasterio.DatasetReader, gsd_m: float | None, area: Area | None) -> SceneView:
     """How the model sees ``src``: at ``gsd_m`` (see :func:`resampled_grid`), limited to the
     pixels that cover ``area``."""
     grid = resampled_grid(src, gsd_m)
