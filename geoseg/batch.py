@@ -14,6 +14,7 @@ from pathlib import Path
 from geoseg.batch_state import BatchState, Busy, Fingerprint, FolderLock
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
+from geoseg.raster_output import resolve_format
 from geoseg.vector_io import FORMATS
 
 
@@ -28,6 +29,7 @@ class Outputs:
     preview: str | None = None  # e.g. "{stem}.png"
     creation_options: dict = field(default_factory=dict)
     overwrite: bool = False
+    raster_format: str | None = None  # gtiff, cog or png; by default from the raster's name
 
     def __post_init__(self) -> None:
         if self.vector_format not in FORMATS:
@@ -35,6 +37,10 @@ class Outputs:
         for option, pattern in (("--raster", self.raster), ("--preview", self.preview)):
             if pattern is not None and (Path(pattern).name != pattern or "{stem}" not in pattern):
                 raise GeosegError(f"{option} {pattern!r} must be a file name with {{stem}} in it, e.g. '{{stem}}_prob.tif'")
+        if self.raster_format is not None:
+            if self.raster is None:
+                raise GeosegError("--raster-format goes with --raster")
+            resolve_format(self.raster, self.raster_format)
 
     def digest(self) -> str:
         """What the outputs are, for the batch state: asking for another output means redo."""
@@ -115,7 +121,7 @@ def run_job(job: Job) -> Result:
             _PREDICTORS[key] = load_predictor(**engine)
         Path(job.paths["output"]).parent.mkdir(parents=True, exist_ok=True)
         summary = predict(job.input, job.paths["output"], job.options.without_engine(), raster=job.paths["raster"],
-                          preview=job.paths["preview"], overwrite=True,
+                          raster_format=job.outputs.raster_format, preview=job.paths["preview"], overwrite=True,
                           creation_options=job.outputs.creation_options, predictor=_PREDICTORS[key])
     except GeosegError as exc:
         return Result(job.relative, "failed", str(exc), time.perf_counter() - started)

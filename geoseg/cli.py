@@ -14,6 +14,7 @@ import click
 
 from geoseg import __version__
 from geoseg.errors import GeosegError
+from geoseg.raster_output import RASTER_FORMATS
 from geoseg.vector_io import FORMATS as VECTOR_FORMATS
 
 EXIT_FAILED = 1
@@ -174,11 +175,12 @@ def predict_options(params: dict):
 @click.argument("scene", type=click.Path(dir_okay=True, path_type=str))
 @click.option("-o", "--output", help="Building polygons (class regions for a multiclass model); format from the extension (.gpkg, .geojson, .fgb, .shp). May be left out when --raster or --preview is given.")
 @click.option("--raster", help="Also write the building probability (uint8 0-255) or, for a multiclass model, the class IDs (with their colours) and the winning class's probability, on the grid the model saw (see --gsd): a tiled GeoTIFF, or with a .png name a PNG of the first band.")
+@click.option("--raster-format", type=click.Choice(RASTER_FORMATS), help="Format of --raster: gtiff (tiled GeoTIFF), cog (Cloud-Optimised GeoTIFF with overviews, for web maps and object storage; costs a copy at the end) or png (the first band). Default: png for a .png name, gtiff otherwise.")
 @click.option("--preview", help="Also write a PNG quick-look: the outlines over the scene, or the scene tinted with the class colours.")
 @inference_options
-@click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for --raster (repeatable).")
+@click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for the GeoTIFF of --raster (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
-def predict(scene, output, raster, preview, creation_options, overwrite, progress_mode, as_json, **params):
+def predict(scene, output, raster, raster_format, preview, creation_options, overwrite, progress_mode, as_json, **params):
     """Find the buildings in SCENE and write them to OUTPUT.
 
     SCENE is a georeferenced raster. A street-scene model (enet-camvid, enet-cityscapes) also
@@ -196,10 +198,12 @@ def predict(scene, output, raster, preview, creation_options, overwrite, progres
 
     if not (output or raster or preview):
         raise click.UsageError("nothing to write: give -o/--output, --raster or --preview")
+    if raster_format and not raster:
+        raise click.UsageError("--raster-format goes with --raster")
     options = predict_options(params)
     with reporting(progress_mode, said("quiet")) as report:
-        summary = run(scene, output, options, raster=raster, preview=preview, overwrite=overwrite,
-                      creation_options=creation_options, progress=report)
+        summary = run(scene, output, options, raster=raster, raster_format=raster_format, preview=preview,
+                      overwrite=overwrite, creation_options=creation_options, progress=report)
     written = ", ".join(p for p in (summary["output"], summary["raster"], summary["preview"]) if p)
     show_summary(summary, as_json,
                  f"{summary['buildings']} {'class regions' if summary['multiclass'] else 'buildings'} -> {written} "
@@ -257,14 +261,15 @@ def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
 @click.option("--dask-scheduler", metavar="ADDRESS", help="Run on a dask.distributed cluster, e.g. tcp://host:8786; OUTPUT_DIR must be shared with the workers.")
 @click.option("--merge", type=click.Path(dir_okay=False), help="Also write one layer for the whole folder, buildings across tile borders joined.")
 @click.option("--raster", metavar="NAME", help="Also write each input's building probability, named from this pattern ({stem}: the input's name without extension), e.g. '{stem}_prob.tif', beside its output.")
+@click.option("--raster-format", type=click.Choice(RASTER_FORMATS), help="Format of --raster, as for predict.")
 @click.option("--preview", metavar="NAME", help="Also write a PNG quick-look per input, named from this pattern, e.g. '{stem}.png'.")
-@click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for --raster (repeatable).")
+@click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for the GeoTIFF of --raster (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that this batch did not write (without it such a file fails, and is left alone).")
 @click.option("--wait", is_flag=True, help="If another run holds OUTPUT_DIR, wait for it instead of exiting.")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Append one JSON line per file and the summary to this file.")
 @inference_options
-def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, dask_scheduler, merge, raster, preview,
-          creation_options, overwrite, wait, log_file, progress_mode, as_json, **params):
+def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, dask_scheduler, merge, raster,
+          raster_format, preview, creation_options, overwrite, wait, log_file, progress_mode, as_json, **params):
     """Process every new or changed scene in INPUT_DIR; safe to run from cron.
 
     Finished inputs are remembered (OUTPUT_DIR/.geoseg-batch.sqlite) and skipped while
@@ -280,7 +285,7 @@ def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, das
     options = predict_options(params)
     quiet = said("quiet")
     try:
-        outputs = Outputs(vector_format, raster, preview, creation_options, overwrite)
+        outputs = Outputs(vector_format, raster, preview, creation_options, overwrite, raster_format)
     except GeosegError as exc:
         raise click.UsageError(str(exc)) from None
     log = open(log_file, "a") if log_file else None

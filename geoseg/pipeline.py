@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from geoseg.area import area_of_interest
@@ -24,8 +23,8 @@ from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
 from geoseg.models.card import ModelCard
 from geoseg.preview import ClassThumbnail, render_class_preview, render_preview
-from geoseg.raster import (Scaling, check_georeference, create_raster, open_scene, output_profile, raster_output,
-                           read_tile, scene_scaling, select_bands)
+from geoseg.raster import Scaling, check_georeference, open_scene, read_tile, scene_scaling, select_bands
+from geoseg.raster_output import create_raster, output_profile, raster_output, resolve_format, writing
 from geoseg.sources import Source, as_source, remote_settings
 from geoseg.stitch import StripeStitcher
 from geoseg.timing import Stopwatch
@@ -45,6 +44,7 @@ def predict(
     options: PredictOptions = PredictOptions(),
     *,
     raster: str | Path | None = None,
+    raster_format: str | None = None,
     preview: str | Path | None = None,
     overwrite: bool = False,
     creation_options: dict | None = None,
@@ -56,7 +56,8 @@ def predict(
     written under a final name unless every output is complete.
 
     The probability raster is written on the grid the model saw (see ``--gsd``), limited to the
-    area of interest if there is one. A ready ``predictor`` replaces the options that choose
+    area of interest if there is one, as ``raster_format`` says (``gtiff``, ``cog`` or ``png``;
+    by default PNG for a .png name, GeoTIFF otherwise). A ready ``predictor`` replaces the options that choose
     the model and how it runs (:data:`geoseg.options.ENGINE`), which must then be left as
     they are."""
     if predictor is not None and options.changed_engine():
@@ -94,7 +95,10 @@ def predict(
             seen = view.on(src)
         grid = tile_grid(seen.height, seen.width, tile, overlap)
         layout = RasterLayout(card, threshold)
-        prob_path = stack.enter_context(raster_output(raster, overwrite, layout.fill)) if raster is not None else None
+        prob_path = None
+        if raster is not None:
+            fmt = resolve_format(raster, raster_format)
+            prob_path = stack.enter_context(raster_output(raster, overwrite, fmt, layout.fill, layout.overview_resampling))
         with contextlib.ExitStack() as writer:
             dst = None
             if prob_path is not None:
@@ -195,16 +199,6 @@ def infer_scene(
             if row_done:
                 with watch("stitch"):  # includes waiting while the vectoriser is behind
                     stitcher.end_row(r)
-
-
-@contextlib.contextmanager
-def writing(path: str | Path) -> Iterator[None]:
-    """Turn a failed write (disk full, file too large, folder gone) into a one-line error."""
-    try:
-        yield
-    except (RasterioIOError, OSError) as exc:
-        detail = str(exc.__cause__ or exc).strip().splitlines()[0]
-        raise GeosegError(f"could not write {path} ({detail}); is the disk full?") from None
 
 
 def check_placement(src: rasterio.DatasetReader, card: ModelCard, options: PredictOptions) -> bool:

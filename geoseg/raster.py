@@ -1,12 +1,11 @@
-"""Scenes on disk: opening and checking them, choosing bands, scaling pixel values the way the
-model card asks, validity masks, and the profile of the rasters geoseg writes."""
+"""Scenes: opening and checking them (local or remote), choosing bands, scaling pixel values the
+way the model card asks, validity masks. The rasters geoseg writes are in :mod:`geoseg.raster_output`."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
 from geoseg.models.card import ModelCard
 from geoseg.sources import Source, is_remote, remote_settings
@@ -231,77 +229,6 @@ def reading(src: rasterio.DatasetReader):
         yield
     except RasterioIOError as exc:
         raise GeosegError(f"{src.name} could not be read; the file may be truncated or corrupt ({_first_line(exc.__cause__ or exc)})") from None
-
-
-def output_profile(src: rasterio.DatasetReader, count: int, dtype: str, block: int, **creation) -> dict:
-    """A tiled, compressed GeoTIFF profile on the scene's grid, CRS and transform (none for an
-    image without a georeference)."""
-    profile = {
-        "driver": "GTiff",
-        "width": src.width,
-        "height": src.height,
-        "count": count,
-        "dtype": dtype,
-        **({"crs": src.crs, "transform": src.transform} if src.crs is not None else {}),  # a photo: its pixels
-        "tiled": True,
-        "blockxsize": block,
-        "blockysize": block,
-        "compress": "deflate",
-        "predictor": 2,
-        "bigtiff": "IF_SAFER",
-    }
-    profile.update(creation)
-    return profile
-
-
-@contextlib.contextmanager
-def raster_output(path: str | Path, overwrite: bool, fill: int = 0) -> Iterator[Path]:
-    """Where to stream a GeoTIFF that appears at ``path`` when the block succeeds (nothing does
-    if it fails): as it is, or for a ``.png`` path as a PNG of its first band (see :func:`to_png`)."""
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        if Path(path).suffix.lower() != ".png":
-            yield tmp
-            return
-        working = tmp.with_name(f"{tmp.name}.tif")
-        try:
-            yield working
-            to_png(working, tmp, fill)
-        finally:
-            for leftover in tmp.parent.glob(working.name + "*"):  # and GDAL's .aux.xml
-                leftover.unlink(missing_ok=True)
-
-
-def to_png(source: str | Path, png: str | Path, fill: int = 0) -> None:
-    """Band 1 of ``source`` as an 8-bit PNG, with its colour table if it has one; pixels outside
-    its valid data become ``fill`` (a PNG has no mask). It is read whole: PNG suits photos and
-    small scenes, GeoTIFF large ones."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(source) as src:
-            band = src.read(1)
-            band[src.read_masks(1) == 0] = fill
-            colours = _colormap(src)
-            profile = {"driver": "PNG", "width": src.width, "height": src.height, "count": 1, "dtype": "uint8"}
-            if src.crs is not None:
-                profile |= {"crs": src.crs, "transform": src.transform}
-        with rasterio.open(png, "w", **profile) as dst:
-            dst.write(band, 1)
-            if colours:
-                dst.write_colormap(1, colours | ({} if fill in colours else {fill: (0, 0, 0, 255)}))
-
-
-def _colormap(src: rasterio.DatasetReader) -> dict[int, tuple[int, int, int, int]]:
-    try:
-        return src.colormap(1)
-    except ValueError:  # no colour table
-        return {}
-
-
-def create_raster(path: str | Path, profile: dict) -> rasterio.io.DatasetWriter:
-    """Open ``path`` for writing with ``profile``; one without a CRS (a photo's pixels) is meant."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        return rasterio.open(path, "w", **profile)
 
 
 def _first_line(exc: Exception) -> str:

@@ -110,6 +110,11 @@ class RasterLayout:
         ignore = None if self.binary else self.card.ignore_index
         return ignore if ignore is not None and ignore < 256 else 0
 
+    @property
+    def overview_resampling(self) -> str:
+        """How overviews of the raster are made: probabilities averaged, class IDs picked."""
+        return "average" if self.binary else "nearest"
+
     def describe(self, dst: rasterio.io.DatasetWriter, model: str, threshold: float, shaping: Shaping) -> None:
         """Band descriptions, the class colours, and the tags ``geoseg vectorize`` reads."""
         dst.update_tags(**{TAG_MODEL: model, TAG_THRESHOLD: threshold, TAG_SEPARATE: "yes" if shaping.separate else "no"})
