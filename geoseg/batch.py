@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from geoseg.batch_state import BatchState, Busy, Fingerprint, FolderLock
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
 from geoseg.raster_output import resolve_format
+from geoseg.sources import Source, as_source, source_name
 from geoseg.vector_io import FORMATS
 
 
@@ -75,12 +77,24 @@ class Result:
     buildings: int = 0
 
 
-def find_inputs(input_dir: Path, pattern: str, recursive: bool) -> list[Path]:
-    """Files under ``input_dir`` matching ``pattern``, sorted; hidden files are skipped."""
-    if not input_dir.is_dir():
-        raise GeosegError(f"{input_dir} is not a folder")
-    found = input_dir.rglob(pattern) if recursive else input_dir.glob(pattern)
-    return sorted(p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(input_dir).parts))
+def find_inputs(inputs: Path, pattern: str, recursive: bool) -> list[tuple[Source, Path]]:
+    """The scenes of a batch, sorted, each with the name its outputs take (relative to the
+    output folder): the files under a folder ``inputs`` matching ``pattern`` (hidden files
+    skipped), mirroring its subfolders; or the paths and URLs listed in a text file ``inputs``,
+    one per line (blank lines and ``#`` comments skipped), by file name."""
+    if inputs.is_dir():
+        found = inputs.rglob(pattern) if recursive else inputs.glob(pattern)
+        files = sorted(p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(inputs).parts))
+        return [(p, p.relative_to(inputs)) for p in files]
+    if not inputs.is_file():
+        raise GeosegError(f"{inputs} is neither a folder nor a list of scenes")
+    lines = [line.strip() for line in inputs.read_text().splitlines()]
+    sources = [as_source(line) for line in lines if line and not line.startswith("#")]
+    named = [(source, Path(source_name(source))) for source in sources]
+    names = Counter(str(relative) for _, relative in named)
+    if clashes := sorted(name for name, n in names.items() if n > 1):
+        raise GeosegError(f"{inputs} lists several scenes named {', '.join(clashes)}; their outputs would clash")
+    return sorted(named, key=lambda pair: str(pair[1]))
 
 
 def output_for(relative: Path, output_dir: Path) -> Path:
@@ -199,8 +213,7 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
             digest = options.digest(fingerprint(options.model) + outputs.digest())
             inputs = find_inputs(input_dir, pattern, recursive)
             jobs, prints, counts = [], {}, {"done": 0, "skipped": 0, "failed": 0}
-            for path in inputs:
-                relative = path.relative_to(input_dir)
+            for path, relative in inputs:
                 prints[str(relative)] = Fingerprint.of(path, digest)
                 try:
                     paths = outputs.paths(relative, output_dir)
@@ -222,7 +235,7 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
             if options.compile == "auto":
                 from geoseg.pipeline import wants_compile
 
-                mode = "yes" if wants_compile("auto", sum(_megapixels(Path(job.input)) for job in jobs)) else "no"
+                mode = "yes" if wants_compile("auto", sum(_megapixels(job.input) for job in jobs)) else "no"
                 jobs = [replace(job, options=replace(job.options, compile=mode)) for job in jobs]
             on_start(len(jobs))
             megapixels = 0.0
@@ -235,7 +248,7 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
                 on_result(result)
             merged = None
             if merge is not None:
-                merged = _merge(state, output_dir, input_dir, merge, outputs)
+                merged = _merge(state, output_dir, {str(relative): path for path, relative in inputs}, merge, outputs)
         finally:
             state.close()
     seconds = time.perf_counter() - started
@@ -244,27 +257,28 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
             "merged": str(merge) if merge else None, "merged_buildings": merged}
 
 
-def _megapixels(path: Path) -> float:
+def _megapixels(source: Source) -> float:
     """A raster's size in megapixels from its header (0 if it cannot be opened: it will fail later)."""
-    import rasterio
+    from geoseg.raster import open_scene
 
     try:
-        with rasterio.open(path) as src:
+        with open_scene(source) as src:
             return src.width * src.height / 1e6
-    except Exception:
+    except GeosegError:
         return 0.0
 
 
-def _merge(state: BatchState, output_dir: Path, input_dir: Path, merge: Path, outputs: Outputs) -> int:
-    """Write every done output of the folder into ``merge``, joining buildings across tile borders."""
-    import rasterio
-
+def _merge(state: BatchState, output_dir: Path, sources: dict[str, Source], merge: Path, outputs: Outputs) -> int:
+    """Write every done output of the batch into ``merge``, joining buildings across tile borders
+    (within half a pixel of an input that is still there)."""
     from geoseg.merge import write_merged
+    from geoseg.raster import open_scene
 
     done = [row["path"] for row in state.rows() if row["status"] == "done"]
-    if not done:
-        raise GeosegError("nothing to merge: no input has been processed")
-    with rasterio.open(input_dir / done[0]) as src:
+    present = [sources[p] for p in done if p in sources]
+    if not present:
+        raise GeosegError("nothing to merge: no input of this batch has been processed")
+    with open_scene(present[0]) as src:
         tolerance = abs(src.transform.a) / 2
     suffix = FORMATS[outputs.vector_format]
     return write_merged([output_dir / Path(p).with_suffix(suffix) for p in done], merge, tolerance, overwrite=True)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from geoseg.sources import Source, is_remote, remote_version
+
 STATE_NAME = ".geoseg-batch.sqlite"
 LOCK_NAME = ".geoseg-batch.lock"
 
@@ -23,8 +25,12 @@ class Fingerprint:
     model: str
 
     @classmethod
-    def of(cls, path: Path, model: str) -> "Fingerprint":
-        stat = path.stat()
+    def of(cls, source: Source, model: str) -> "Fingerprint":
+        """A local file by its size and modification time; a remote one by its header
+        (size -1, :func:`~geoseg.sources.remote_version` in place of the time)."""
+        if is_remote(source):
+            return cls(-1, remote_version(source), model)
+        stat = Path(source).stat()
         return cls(stat.st_size, stat.st_mtime_ns, model)
 
 

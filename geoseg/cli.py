@@ -252,8 +252,8 @@ def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
 
 
 @cli.command()
-@click.argument("input_dir", type=click.Path(file_okay=False, path_type=str))
-@click.option("-o", "--output", "output_dir", required=True, help="Output folder: one vector file per input, mirroring INPUT_DIR.")
+@click.argument("input_dir", metavar="INPUT", type=click.Path(path_type=str))
+@click.option("-o", "--output", "output_dir", required=True, help="Output folder: one vector file per input, mirroring INPUT's subfolders (or by file name for a list).")
 @click.option("--format", "vector_format", type=click.Choice(sorted(VECTOR_FORMATS)), default="gpkg", show_default=True, help="Format of the per-input outputs.")
 @click.option("--pattern", default="*.tif", show_default=True, help="Which files to take (glob).")
 @click.option("-r", "--recursive", is_flag=True, help="Look in subfolders too.")
@@ -270,7 +270,11 @@ def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
 @inference_options
 def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, dask_scheduler, merge, raster,
           raster_format, preview, creation_options, overwrite, wait, log_file, progress_mode, as_json, **params):
-    """Process every new or changed scene in INPUT_DIR; safe to run from cron.
+    """Process every new or changed scene in INPUT; safe to run from cron.
+
+    INPUT is a folder of scenes (see --pattern, --recursive), or a text file that lists
+    scenes, one local path or URL per line (https://..., /vsis3/..., /vsigs/...; blank
+    lines and # comments are skipped). Remote scenes are read with range requests.
 
     Finished inputs are remembered (OUTPUT_DIR/.geoseg-batch.sqlite) and skipped while
     unchanged and processed with the same model and settings; a killed run resumes where it

@@ -256,3 +256,39 @@ def test_merging_keeps_every_column_and_joins_only_the_same_class(tmp_path):
     assert list(merged.columns) == [*columns, "geometry"]
     assert list(merged["class"]) == ["road", "building"] and list(merged["area_m2"]) == [100.0, 200.0]
     assert list(merged["regularized"]) == [True, False]  # joined: straight only if every piece was
+
+
+def test_a_list_of_urls_is_a_batch_like_a_folder(tmp_path):
+    from range_server import RangeServer
+
+    make_mosaic(tmp_path / "served")
+    server = RangeServer(tmp_path / "served")
+    try:
+        listing = tmp_path / "scenes.txt"
+        urls = [f"{server.url}/tile_{r}_{c}.tif" for r in range(2) for c in range(2)]
+        listing.write_text("# the mosaic, served\n" + "\n".join(urls) + f"\n\n{server.url}/gone.tif?sig=1\n")
+        seen = []
+        first = batch.run_batch(listing, tmp_path / "out", options=OPTIONS, merge=tmp_path / "all.gpkg",
+                                on_result=seen.append)
+        assert (first["done"], first["failed"], first["inputs"]) == (4, 1, 5)
+        assert first["merged_buildings"] == len(MOSAIC_BOXES)
+        assert sorted(p.name for p in (tmp_path / "out").glob("*.gpkg")) == [f"tile_{r}_{c}.gpkg" for r in range(2) for c in range(2)]
+        (failed,) = [r for r in seen if r.status == "failed"]
+        assert failed.relative == "gone.tif" and "404" in failed.error and "\n" not in failed.error
+        again = batch.run_batch(listing, tmp_path / "out", options=OPTIONS)
+        assert (again["done"], again["skipped"], again["failed"]) == (0, 4, 1)
+        tile = tmp_path / "served" / "tile_0_0.tif"
+        with rasterio.open(tile) as src:
+            data, profile = src.read(), src.profile
+        write_scene(tile, data, transform=profile["transform"], compress="deflate")  # rewritten in place
+        third = batch.run_batch(listing, tmp_path / "out", options=OPTIONS)
+        assert (third["done"], third["skipped"]) == (1, 3)
+    finally:
+        server.close()
+
+
+def test_a_list_naming_two_scenes_alike_is_refused(tmp_path):
+    listing = tmp_path / "scenes.txt"
+    listing.write_text("https://a.example/x/scene.tif\nhttps://b.example/y/scene.tif\n")
+    with pytest.raises(GeosegError, match="several scenes named scene.tif"):
+        batch.run_batch(listing, tmp_path / "out", options=OPTIONS)

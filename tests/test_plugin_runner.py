@@ -113,3 +113,14 @@ def test_a_missing_command_is_explained(monkeypatch):
         assert "geoseg command was not found" in str(exc)
     else:
         raise AssertionError("expected RunnerError")
+
+
+def test_remote_layer_sources_are_readable_and_get_an_output_in_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    url = "/vsicurl/https://data.example/oam/2024/scene.tif?sig=abc"
+    assert runner.readable_source(url) and runner.readable_source("/vsis3/bucket/key.tif")
+    assert not runner.readable_source(str(tmp_path / "missing.tif"))
+    assert runner.output_beside(url, "_buildings.gpkg") == str(tmp_path / "scene_buildings.gpkg")
+    assert runner.output_beside("/data/a.tif", "_buildings.gpkg") == "/data/a_buildings.gpkg"
+    args = runner.predict_command("/bin/geoseg", url, "out.gpkg")
+    assert parsed(args)[1]["scene"] == url  # unchanged on its way to the CLI

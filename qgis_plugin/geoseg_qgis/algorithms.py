@@ -88,7 +88,7 @@ class _Base(QgsProcessingAlgorithm):
         """The INPUT raster layer, which geoseg reads from its file."""
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         if layer is None or layer.providerType() != "gdal":
-            raise QgsProcessingException("the input must be a raster layer stored in a file")
+            raise QgsProcessingException("the input must be a raster layer that GDAL reads (a file or a URL)")
         return layer
 
     def _options(self, parameters, context, feedback) -> dict:

@@ -69,8 +69,7 @@ class ExtractDialog(QDialog):
 
     def _suggest_output(self, layer) -> None:
         if layer is not None and not self.output.filePath():
-            base, _ = os.path.splitext(layer.source())
-            self.output.setFilePath(base + "_buildings.gpkg")
+            self.output.setFilePath(runner.output_beside(layer.source(), "_buildings.gpkg"))
 
     def values(self) -> dict:
         """What the user chose, as keyword arguments of GeosegPlugin.start. ``options`` holds

@@ -65,8 +65,8 @@ class GeosegPlugin:
         """Run geoseg on ``layer`` in a background task; the result is added to the map.
         ``options`` are geoseg's prediction options by name (see runner.option_arguments);
         ``area`` limits the run (see area.area_options)."""
-        if layer is None or layer.providerType() != "gdal" or not os.path.isfile(layer.source()):
-            self._tell("choose a raster layer stored in a file (GeoTIFF)", Qgis.Warning)
+        if layer is None or layer.providerType() != "gdal" or not runner.readable_source(layer.source()):
+            self._tell("choose a raster layer stored in a file (GeoTIFF) or read from a URL", Qgis.Warning)
             return None
         if not output:
             self._tell("choose an output file", Qgis.Warning)

@@ -20,6 +20,26 @@ ENV_EXECUTABLE = "GEOSEG_EXECUTABLE"
 SEPARATE = {"as the model decides": None, "split touching buildings": True, "keep touching buildings together": False}
 
 
+# Layer sources geoseg reads without a local file: GDAL's network file systems and URLs.
+REMOTE_PREFIXES = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/", "/vsiadls/", "/vsioss/", "/vsiswift/",
+                   "http://", "https://", "s3://", "gs://")
+
+
+def readable_source(source: str) -> bool:
+    """Whether geoseg can read the layer source ``source``: a local file, or a remote file
+    (passed to the CLI unchanged, which reads it with range requests)."""
+    return os.path.isfile(source) or source.startswith(REMOTE_PREFIXES)
+
+
+def output_beside(source: str, suffix: str) -> str:
+    """A default output name for a layer source: beside its file, or in the home folder for a
+    remote one (named after the file the URL ends in)."""
+    if source.startswith(REMOTE_PREFIXES):
+        name = source.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        source = os.path.join(os.path.expanduser("~"), name)
+    return os.path.splitext(source)[0] + suffix
+
+
 class RunnerError(Exception):
     """The geoseg command could not be found or started."""
 

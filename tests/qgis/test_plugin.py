@@ -241,3 +241,45 @@ def test_processing_rethresholds_a_probability_raster(provider, tmp_path):
     assert count(again["OUTPUT"]) == count(first["OUTPUT"]) > 0  # the extraction's threshold, from the raster
     assert area(again["OUTPUT"]) == area(first["OUTPUT"])
     assert 0 < area(strict["OUTPUT"]) < area(first["OUTPUT"])  # a stricter cut keeps less roof
+
+
+@pytest.fixture
+def served_scene(tmp_path):
+    """The demo scene on a loopback HTTP server that answers range requests."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from range_server import RangeServer
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    shutil.copy(DEMO_SCENE, folder / "scene.tif")
+    server = RangeServer(folder)
+    yield server
+    server.close()
+
+
+def test_processing_reads_a_layer_added_from_a_url(provider, served_scene, tmp_path):
+    import processing
+
+    # as QGIS's Data Source Manager adds a raster over HTTP(S): GDAL's /vsicurl/ path
+    layer = QgsRasterLayer(f"/vsicurl/{served_scene.url}/scene.tif", "remote", "gdal")
+    QgsProject.instance().addMapLayer(layer)
+    result = processing.run("geoseg:extractbuildings", {"INPUT": layer.id(), "OUTPUT": str(tmp_path / "b.gpkg")})
+    buildings = QgsVectorLayer(result["OUTPUT"], "b", "ogr")
+    assert buildings.isValid() and buildings.featureCount() > 0 and buildings.crs().authid() == "EPSG:4326"
+
+
+def test_toolbar_run_on_a_layer_read_from_a_url(iface, geoseg_executable, served_scene, tmp_path):
+    layer = QgsRasterLayer(f"/vsicurl/{served_scene.url}/scene.tif", "remote", "gdal")
+    assert layer.isValid()
+    plugin = load_plugin(iface)
+    try:
+        plugin.start(layer, str(tmp_path / "b.gpkg"))
+        wait_until(lambda: not plugin.tasks)
+    finally:
+        qgis.utils.unloadPlugin("geoseg_qgis")
+    added = {l.name(): l for l in QgsProject.instance().mapLayers().values()}
+    assert added["remote buildings"].featureCount() > 0
