@@ -496,8 +496,9 @@ def export(model, output, half, overwrite):
 @click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False), help="Dataset folder in a training layout (images/ + masks/, scenes + footprints, CamVid, Cityscapes); repeatable.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True, help="Which images of --data.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True, help="Where --model runs.")
+@click.option("--record", is_flag=True, help="Write the scores into the model card of --model (a weights file), replacing its metrics.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON line.")
-def evaluate(pred, truth, threshold, min_iou, model, data, split, device, as_json):
+def evaluate(pred, truth, threshold, min_iou, model, data, split, device, record, as_json):
     """Score PRED (raster or vector buildings) against --truth, or a --model on a --data split.
 
     With PRED: pixel IoU, F1, precision, recall, and object F1 with one-to-one matches at
@@ -512,7 +513,7 @@ def evaluate(pred, truth, threshold, min_iou, model, data, split, device, as_jso
     geoseg evaluate --model enet-camvid --data CamVid/ --split test --json
     """
     if pred is not None:
-        if truth is None or model or data:
+        if truth is None or model or data or record:
             raise click.UsageError("PRED goes with --truth, not with --model/--data")
         from geoseg.evaluate import evaluate as run
 
@@ -520,10 +521,14 @@ def evaluate(pred, truth, threshold, min_iou, model, data, split, device, as_jso
     else:
         if not (model and data) or truth:
             raise click.UsageError("give PRED with --truth, or --model with --data")
+        if record and not model.endswith(".safetensors"):
+            raise click.UsageError("--record writes into a weights file: give --model as a .safetensors file")
         from geoseg.inference import choose_device
-        from geoseg.train.scoring import score_dataset
+        from geoseg.train.scoring import record_scores, score_dataset
 
         scores = score_dataset(model, list(data), split, str(choose_device(device)))
+        if record:
+            record_scores(model, scores)
     if as_json:
         click.echo(json.dumps(scores))
         return

@@ -208,6 +208,13 @@ def test_camvid_layout_and_a_multiclass_training_run(tmp_path):
     assert scores["images"] == 3 and scores["split"] == "val"
     assert scores["miou"] == pytest.approx(card.metrics["miou"], abs=1e-4)
     assert scores["iou_road"] == pytest.approx(card.metrics["iou_road"], abs=1e-4) and "iou_void" not in scores
+    weights, _ = io.load_state(out)
+    run = subprocess.run([sys.executable, "-m", "geoseg", "evaluate", "--model", out, "--data", root, "--split", "train",
+                          "--record", "--json"], capture_output=True, text=True, timeout=300)
+    recorded, train_scores = io.load_state(out), json.loads(run.stdout)
+    assert recorded[1].metrics["split"] == "train" and recorded[1].metrics["miou"] == round(train_scores["miou"], 4)
+    assert recorded[1].metrics["epoch"] == card.metrics["epoch"]
+    assert all(torch.equal(weights[k], recorded[0][k]) for k in weights)  # the weights are untouched
 
 
 def test_evaluate_on_a_split_that_is_not_there_says_so(tmp_path):

@@ -24,6 +24,16 @@ def save(model: SegmentationNet, card: ModelCard, path: str | Path, overwrite: b
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if dtype is not None:
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    _write(tensors, card, path, overwrite)
+
+
+def replace_card(path: str | Path, card: ModelCard) -> None:
+    """Rewrite the weights file ``path`` with ``card`` in place of its card, tensors untouched."""
+    tensors, _ = load_state(path)
+    _write(tensors, card, path, overwrite=True)
+
+
+def _write(tensors: dict[str, torch.Tensor], card: ModelCard, path: str | Path, overwrite: bool) -> None:
     with atomic_output(path, overwrite=overwrite) as tmp:
         save_file(tensors, str(tmp), metadata={CARD_KEY: card.to_json(), "format": "pt"})
 

@@ -11,7 +11,7 @@ import torch
 
 from geoseg.errors import GeosegError
 from geoseg.metrics import ObjectCounts, PixelCounts
-from geoseg.models import registry
+from geoseg.models import io, registry
 from geoseg.models.card import ModelCard
 from geoseg.models.heads import building_probability
 from geoseg.resample import zoom
@@ -132,3 +132,12 @@ def score_dataset(model: str | None, folders: list[str], split: str = "test", de
         raise GeosegError(f"no {split} images in {', '.join(folders)}")
     scores = evaluate_samples(net.to(device), samples, card, card.gsd_m, precision)
     return {"model": card.name, "split": split, "images": len(samples), **scores}
+
+
+def record_scores(path: str, scores: dict) -> None:
+    """Make ``scores`` (from :func:`score_dataset`) the metrics of the card in the weights file
+    ``path``, rounded, with the split they come from."""
+    card = io.read_card(path)
+    trained = {"epoch": card.metrics["epoch"]} if "epoch" in card.metrics else {}  # the epoch the weights are from
+    card.metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items() if k != "model"} | trained
+    io.replace_card(path, card)
