@@ -74,3 +74,19 @@ def test_remote_errors_are_one_line(served, name, needle):
 def test_a_server_that_is_not_there_is_one_line():
     with pytest.raises(GeosegError, match="could not open http://127.0.0.1:9/scene.tif"):
         open_scene("http://127.0.0.1:9/scene.tif")
+
+
+def test_a_server_that_never_answers_times_out_in_one_line(monkeypatch):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # connections wait in the backlog: nothing is ever sent back
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "1")  # the user's setting wins over geoseg's default
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "0")
+    try:
+        with pytest.raises(GeosegError, match="could not open .*(timed out|Timeout)") as caught:
+            open_scene(f"http://127.0.0.1:{silent.getsockname()[1]}/scene.tif")
+        assert "\n" not in str(caught.value)
+    finally:
+        silent.close()
