@@ -4,10 +4,13 @@ one. Training validates with it every epoch; ``geoseg evaluate --model`` scores 
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from geoseg.errors import GeosegError
 from geoseg.metrics import ObjectCounts, PixelCounts
@@ -21,7 +24,7 @@ from geoseg.train.separation import BUILDING
 from geoseg.train.step import autocast
 
 
-def evaluate_samples(model: torch.nn.Module, samples: list[Sample], card: ModelCard,
+def evaluate_samples(model: torch.nn.Module, samples: Iterable[Sample], card: ModelCard,
                      gsd_m: float | None = None, precision: str = "fp32") -> dict[str, float]:
     """Scores of ``model`` on whole validation images: pixel and object scores for a binary
     model (threshold from the card), over all images and per place (``iou/<place>``,
@@ -44,7 +47,7 @@ def evaluate_samples(model: torch.nn.Module, samples: list[Sample], card: ModelC
     return scores
 
 
-def choose_threshold(model: torch.nn.Module, samples: list[Sample], card: ModelCard, gsd_m: float | None = None,
+def choose_threshold(model: torch.nn.Module, samples: Iterable[Sample], card: ModelCard, gsd_m: float | None = None,
                      precision: str = "fp32", candidates: np.ndarray = np.arange(0.3, 0.71, 0.05)) -> float:
     """The probability cut among ``candidates`` with the best pixel IoU averaged over places."""
     counts = defaultdict(lambda: [PixelCounts() for _ in candidates])
@@ -55,7 +58,7 @@ def choose_threshold(model: torch.nn.Module, samples: list[Sample], card: ModelC
     return round(float(candidates[int(np.argmax(mean_iou))]), 2)
 
 
-def binary_probabilities(model: torch.nn.Module, samples: list[Sample], card: ModelCard, gsd_m: float | None,
+def binary_probabilities(model: torch.nn.Module, samples: Iterable[Sample], card: ModelCard, gsd_m: float | None,
                          precision: str):
     """``(place, probability, truth, valid)`` for each sample, as :func:`evaluate_samples` sees it."""
     mean, std = card_normalisation(card)
@@ -68,7 +71,7 @@ def binary_probabilities(model: torch.nn.Module, samples: list[Sample], card: Mo
             yield s.place, probability, (label & BUILDING).astype(bool) & valid, valid
 
 
-def multiclass_scores(model: torch.nn.Module, samples: list[Sample], card: ModelCard, precision: str) -> dict[str, float]:
+def multiclass_scores(model: torch.nn.Module, samples: Iterable[Sample], card: ModelCard, precision: str) -> dict[str, float]:
     mean, std = card_normalisation(card)
     classes = card.num_outputs
     confusion = np.zeros((classes, classes), dtype=np.int64)
@@ -130,7 +133,8 @@ def score_dataset(model: str | None, folders: list[str], split: str = "test", de
     samples = [s for folder in folders for s in read_dataset(folder, split)]
     if not samples:
         raise GeosegError(f"no {split} images in {', '.join(folders)}")
-    scores = evaluate_samples(net.to(device), samples, card, card.gsd_m, precision)
+    shown = tqdm(samples, desc=f"Scoring {split}", unit="image", leave=False, disable=not sys.stderr.isatty())
+    scores = evaluate_samples(net.to(device), shown, card, card.gsd_m, precision)
     return {"model": card.name, "split": split, "images": len(samples), **scores}
 
 
