@@ -217,6 +217,19 @@ def test_camvid_layout_and_a_multiclass_training_run(tmp_path):
     assert all(torch.equal(weights[k], recorded[0][k]) for k in weights)  # the weights are untouched
 
 
+def test_training_on_train_and_val_keeps_the_last_epoch_without_validation(tmp_path):
+    root = camvid_tree(tmp_path / "camvid", n=2)
+    config = load_config(config_file(tmp_path, "enet-camvid", [root], class_weights=[1.0] * 11 + [0.0],
+                                     train_splits=["train", "val"]))
+    logged = []
+    result = train(config, tmp_path / "c.safetensors", log=logged.append)
+    assert logged[0].startswith("4 training and 0 validation images")
+    _, card = io.load_state(tmp_path / "c.safetensors")
+    assert card.metrics == {"epoch": 2} and result["epochs"] == 2
+    with pytest.raises(GeosegError, match="train_splits"):
+        load_config(config_file(tmp_path, "enet-camvid", [root], train_splits=["val"]))
+
+
 def test_evaluate_on_a_split_that_is_not_there_says_so(tmp_path):
     from geoseg.train.scoring import score_dataset
 

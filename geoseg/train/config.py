@@ -42,6 +42,7 @@ class TrainConfig:
     unlabelled_share: float = 0.25  # fraction of windows drawn from the unlabelled folders
     tune_threshold: bool = False  # after training, set the card's threshold to the best on validation
     select: str = "iou"  # the validation score that picks the best epoch: "iou" (all pixels) or "place_iou"
+    train_splits: list[str] = field(default_factory=lambda: ["train"])  # with "val": no validation, last epoch kept
     training_data: str = ""
     licence: str = ""
     card: dict = field(default_factory=dict)  # overrides for the model card (tile_size, overlap, ...)
@@ -71,6 +72,8 @@ def load_config(path: str | Path, data: list[str] | None = None) -> TrainConfig:
     config.unlabelled = [str((path.parent / d).resolve()) for d in config.unlabelled]
     if config.unlabelled and not config.teacher:
         raise GeosegError(f"{path}: unlabelled imagery needs a teacher")
+    if not set(config.train_splits) <= {"train", "val"} or "train" not in config.train_splits:
+        raise GeosegError(f"{path}: train_splits is [train] or [train, val], not {config.train_splits}")
     if config.select not in ("iou", "place_iou"):
         raise GeosegError(f"{path}: select must be iou or place_iou, not {config.select!r}")
     return config

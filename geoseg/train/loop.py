@@ -99,8 +99,8 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
     if config.threads:
         torch.set_num_threads(config.threads)
     card, state = start_card(config)
-    train_set = [s for folder in config.data for s in read_dataset(folder, "train")]
-    val_set = [s for folder in config.data for s in read_dataset(folder, "val")]
+    train_set = [s for folder in config.data for split in config.train_splits for s in read_dataset(folder, split)]
+    val_set = [] if "val" in config.train_splits else [s for folder in config.data for s in read_dataset(folder, "val")]
     if not train_set:
         raise GeosegError(f"no training pairs in {', '.join(config.data)}")
     log(f"{len(train_set)} training and {len(val_set)} validation images from {', '.join(config.data)}")
@@ -155,7 +155,8 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         if scores.get(key, 0.0) > best or not val_set:
             best = scores.get(key, 0.0)
             card.trained = True
-            card.metrics = {k: round(v, 4) for k, v in scores.items()} | {"epoch": epoch + 1, "split": "val"}
+            card.metrics = {k: round(v, 4) for k, v in scores.items()} | {"epoch": epoch + 1} | (
+                {"split": "val"} if val_set else {})
             io.save(model, card, output)
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "history": json.dumps(history),
