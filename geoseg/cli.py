@@ -206,7 +206,9 @@ def predict(scene, output, raster, raster_format, preview, creation_options, ove
                       overwrite=overwrite, creation_options=creation_options, progress=report)
     written = ", ".join(p for p in (summary["output"], summary["raster"], summary["preview"]) if p)
     show_summary(summary, as_json,
-                 f"{summary['buildings']} {'class regions' if summary['multiclass'] else 'buildings'} -> {written} "
+                 (f"{summary['buildings']} {'class regions' if summary['multiclass'] else 'buildings'} "
+                  if summary["buildings"] is not None else "")
+                 + f"-> {written} "
                  f"({summary['width']}x{summary['height']} px"
                  + (", in pixel coordinates: the image has no georeference" if summary["pixel_coordinates"] else "")
                  + (f", seen at {summary['gsd_m']:.2f} m" if summary["resampled"] else "")

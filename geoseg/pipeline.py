@@ -107,7 +107,9 @@ def predict(
                 dst = writer.enter_context(create_raster(prob_path, profile))
                 layout.describe(dst, predictor.name, threshold, shaping)
             thumbnail = ClassThumbnail(seen.height, seen.width) if preview is not None and not layout.binary else None
-            vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail)
+            polygons = output is not None or (preview is not None and layout.binary)  # else nothing needs them
+            vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail,
+                                          polygons=polygons)
             with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
                             progress, watch)
@@ -124,7 +126,7 @@ def predict(
         "output": str(output) if output else None,
         "raster": str(raster) if raster else None,
         "preview": str(preview) if preview else None,
-        "buildings": len(records),
+        "buildings": len(records) if polygons else None,  # None: no polygons were asked for
         "multiclass": not layout.binary,
         "width": src.width,
         "height": src.height,

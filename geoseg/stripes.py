@@ -42,6 +42,7 @@ class StripeVectorizer:
     watch: Stopwatch
     stop: threading.Event = field(default_factory=threading.Event)  # set when the caller gives up
     thumbnail: ClassThumbnail | None = None  # a multiclass preview's classes, taken as they pass
+    polygons: bool = True  # False: write the raster (and take the thumbnail) only, no records
     cut: int = 0  # regions too large to be buildings, cut into pieces (see geoseg.vectorize)
     _waited: float = 0.0
 
@@ -49,6 +50,11 @@ class StripeVectorizer:
         started, self._waited = time.perf_counter(), 0.0
         written = self.watch.seconds["write"]
         strips = self._classes(stripes)
+        if not self.polygons:
+            for _ in strips:
+                if self.stop.is_set():
+                    raise Stopped
+            return []
         pixel_m = pixel_size_m(self.transform, self.crs)
         if self.shaping.separate:
             strips = separated(strips, pixel_m)

@@ -212,11 +212,15 @@ def test_a_photo_is_refused_by_a_building_model_and_by_options_about_the_ground(
 
 def test_a_png_probability_raster_holds_the_geotiffs_first_band(tmp_path, bright_predictor):
     scene = write_scene(tmp_path / "s.tif", rectangles_scene(200, 200, [(50, 50, 100, 90)]))
-    predict(scene, raster=tmp_path / "p.tif", predictor=bright_predictor, options=TILES)
+    only = predict(scene, raster=tmp_path / "p.tif", predictor=bright_predictor, options=TILES)
     predict(scene, raster=tmp_path / "p.png", predictor=bright_predictor, options=TILES)
+    both = predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "q.tif", predictor=bright_predictor, options=TILES)
+    assert only["buildings"] is None and both["buildings"] == 1  # no polygons asked for: none made
     with rasterio.open(tmp_path / "p.tif") as tif, rasterio.open(tmp_path / "p.png") as png:
         assert png.driver == "PNG" and png.count == 1 and png.crs == tif.crs
         assert np.array_equal(png.read(1), tif.read(1))
+        with rasterio.open(tmp_path / "q.tif") as with_polygons:
+            assert np.array_equal(with_polygons.read(1), tif.read(1))
     assert not list(tmp_path.glob(".*"))
 
 
