@@ -49,13 +49,15 @@ def peak_rss_mb(command: list[str], stdout: Path | None = None) -> tuple[float, 
     """Run ``command`` (its stdout to ``stdout`` if given); return its peak RSS in MB and wall seconds."""
     started = time.perf_counter()
     out = open(stdout, "w") if stdout else subprocess.DEVNULL
-    proc = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if stdout:
-        out.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {proc.stderr.read().decode()}")
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty child never blocks on it
+        proc = subprocess.Popen(command, stdout=out, stderr=errors)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if stdout:
+            out.close()
+        if proc.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed: {errors.read().decode()}")
     return usage.ru_maxrss / 1024, time.perf_counter() - started
 
 
