@@ -14,10 +14,9 @@ from pathlib import Path
 
 from geoseg.batch_state import BatchState, Busy, Fingerprint, FolderLock
 from geoseg.errors import GeosegError
+from geoseg.formats import VECTOR_FORMATS, resolve_format
 from geoseg.options import PredictOptions
-from geoseg.raster_output import resolve_format
 from geoseg.sources import Source, as_source, source_name
-from geoseg.vector_io import FORMATS
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,8 @@ class Outputs:
     raster_format: str | None = None  # gtiff, cog or png; by default from the raster's name
 
     def __post_init__(self) -> None:
-        if self.vector_format not in FORMATS:
-            raise GeosegError(f"--format {self.vector_format}: use one of {', '.join(FORMATS)}")
+        if self.vector_format not in VECTOR_FORMATS:
+            raise GeosegError(f"--format {self.vector_format}: use one of {', '.join(VECTOR_FORMATS)}")
         for option, pattern in (("--raster", self.raster), ("--preview", self.preview)):
             if pattern is not None and (Path(pattern).name != pattern or "{stem}" not in pattern):
                 raise GeosegError(f"{option} {pattern!r} must be a file name with {{stem}} in it, e.g. '{{stem}}_prob.tif'")
@@ -50,7 +49,7 @@ class Outputs:
 
     def paths(self, relative: Path, output_dir: Path) -> dict[str, Path | None]:
         """The output, raster and preview of ``relative`` under ``output_dir``."""
-        named = {"output": output_for(relative.with_suffix(FORMATS[self.vector_format]), output_dir)}
+        named = {"output": output_for(relative.with_suffix(VECTOR_FORMATS[self.vector_format]), output_dir)}
         for kind, pattern in (("raster", self.raster), ("preview", self.preview)):
             named[kind] = output_for(relative.with_name(pattern.format(stem=relative.stem)), output_dir) if pattern else None
         return named
@@ -280,7 +279,7 @@ def _merge(state: BatchState, output_dir: Path, sources: dict[str, Source], merg
         raise GeosegError("nothing to merge: no input of this batch has been processed")
     with open_scene(present[0]) as src:
         tolerance = abs(src.transform.a) / 2
-    suffix = FORMATS[outputs.vector_format]
+    suffix = VECTOR_FORMATS[outputs.vector_format]
     return write_merged([output_dir / Path(p).with_suffix(suffix) for p in done], merge, tolerance, overwrite=True)
 
 

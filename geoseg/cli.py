@@ -14,8 +14,7 @@ import click
 
 from geoseg import __version__
 from geoseg.errors import GeosegError
-from geoseg.raster_output import RASTER_FORMATS
-from geoseg.vector_io import FORMATS as VECTOR_FORMATS
+from geoseg.formats import RASTER_FORMATS, VECTOR_FORMATS
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130

@@ -17,7 +17,7 @@ from geoseg.errors import GeosegError
 from geoseg.footprints import Grid, burn_footprints
 from geoseg.metrics import ObjectCounts, PixelCounts
 from geoseg.raster import open_scene
-from geoseg.vector_io import DRIVERS
+from geoseg.formats import DRIVERS
 
 
 def is_vector(path: str | Path) -> bool:

@@ -17,6 +17,7 @@ from geoseg.area import area_of_interest
 from geoseg.atomic import check_outputs
 from geoseg.background import Background
 from geoseg.errors import GeosegError
+from geoseg.formats import driver_for, resolve_format
 from geoseg.ground import pixel_size_m
 from geoseg.inference import Predictor, load_predictor
 from geoseg.options import PredictOptions
@@ -24,13 +25,13 @@ from geoseg.progress import Progress, no_progress
 from geoseg.models.card import ModelCard
 from geoseg.preview import ClassThumbnail, render_class_preview, render_preview
 from geoseg.raster import Scaling, check_georeference, open_scene, read_tile, scene_scaling, select_bands
-from geoseg.raster_output import create_raster, output_profile, raster_output, resolve_format, writing
+from geoseg.raster_output import create_raster, output_profile, raster_output, writing
 from geoseg.sources import Source, as_source, remote_settings
 from geoseg.stitch import StripeStitcher
 from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
 from geoseg.stripes import BLOCK, RasterLayout, StripeVectorizer
-from geoseg.vector_io import driver_for, write_vector
+from geoseg.vector_io import write_vector
 from geoseg.resample import SceneView, scene_view, target_gsd
 
 COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where loading (~1 s) or a first compile (~30 s) pays off

@@ -17,17 +17,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
 
-RASTER_FORMATS = ("gtiff", "cog", "png")
 COG_OPTIONS = {"COMPRESS": "DEFLATE", "PREDICTOR": "YES", "BLOCKSIZE": 256}
-
-
-def resolve_format(path: str | Path, chosen: str | None = None) -> str:
-    """``--raster-format``, or from the name: ``png`` for a .png, GeoTIFF otherwise."""
-    if chosen is not None:
-        if chosen not in RASTER_FORMATS:
-            raise GeosegError(f"unknown raster format {chosen!r}; use one of {', '.join(RASTER_FORMATS)}")
-        return chosen
-    return "png" if Path(path).suffix.lower() == ".png" else "gtiff"
 
 
 def output_profile(src: rasterio.DatasetReader, count: int, dtype: str, block: int, **creation) -> dict:
@@ -39,7 +29,7 @@ def output_profile(src: rasterio.DatasetReader, count: int, dtype: str, block: i
         "height": src.height,
         "count": count,
         "dtype": dtype,
-        **({"crs": src.crs, "transform": src.transform} if src.crs is not None else {}),  # a photo: its pixels
+        **georeference(src),
         "tiled": True,
         "blockxsize": block,
         "blockysize": block,
@@ -49,6 +39,12 @@ def output_profile(src: rasterio.DatasetReader, count: int, dtype: str, block: i
     }
     profile.update(creation)
     return profile
+
+
+def georeference(src: rasterio.DatasetReader) -> dict:
+    """The CRS and transform of ``src`` for a profile; none for an image without a
+    georeference (written on its pixels)."""
+    return {"crs": src.crs, "transform": src.transform} if src.crs is not None else {}
 
 
 def create_raster(path: str | Path, profile: dict) -> rasterio.io.DatasetWriter:
@@ -110,9 +106,8 @@ def to_png(source: str | Path, png: str | Path, fill: int = 0) -> None:
             band = src.read(1)
             band[src.read_masks(1) == 0] = fill
             colours = _colormap(src)
-            profile = {"driver": "PNG", "width": src.width, "height": src.height, "count": 1, "dtype": "uint8"}
-            if src.crs is not None:
-                profile |= {"crs": src.crs, "transform": src.transform}
+            profile = {"driver": "PNG", "width": src.width, "height": src.height, "count": 1, "dtype": "uint8",
+                       **georeference(src)}
         with rasterio.open(png, "w", **profile) as dst:
             dst.write(band, 1)
             if colours:

@@ -18,6 +18,7 @@ from geoseg.area import area_of_interest
 from geoseg.atomic import check_outputs
 from geoseg.background import Background
 from geoseg.errors import GeosegError
+from geoseg.formats import driver_for
 from geoseg.ground import pixel_size_m
 from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
@@ -25,7 +26,7 @@ from geoseg.raster import open_scene, reading
 from geoseg.resample import scene_view
 from geoseg.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer, to_byte
 from geoseg.timing import Stopwatch
-from geoseg.vector_io import driver_for, write_vector
+from geoseg.vector_io import write_vector
 
 DEFAULT_THRESHOLD = 0.5  # for rasters that do not say theirs
 

@@ -11,15 +11,8 @@ import pyogrio.errors
 
 from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
+from geoseg.formats import driver_for
 
-DRIVERS = {
-    ".gpkg": "GPKG",
-    ".geojson": "GeoJSON",
-    ".json": "GeoJSON",
-    ".fgb": "FlatGeobuf",
-    ".shp": "ESRI Shapefile",
-}
-FORMATS = {"gpkg": ".gpkg", "geojson": ".geojson", "fgb": ".fgb", "shp": ".shp"}  # --format: extension
 LAYER = "buildings"
 # Every column a building layer can have, in order, with its pandas dtype.
 COLUMNS = {"class_id": "int32", "class": "object", "area_m2": "float64", "perimeter_m": "float64",
@@ -32,14 +25,6 @@ def schema(multiclass: bool = False, regularized: bool = False) -> dict[str, str
     was straightened where ``--regularize`` was asked for."""
     wanted = {*ALWAYS, *(("class_id", "class") if multiclass else ()), *(("regularized",) if regularized else ())}
     return {name: dtype for name, dtype in COLUMNS.items() if name in wanted}
-
-
-def driver_for(path: str | Path) -> str:
-    """The OGR driver for ``path``'s extension, or a one-line error listing the known ones."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in DRIVERS:
-        raise GeosegError(f"cannot tell the vector format of {path}: use one of {', '.join(DRIVERS)}")
-    return DRIVERS[suffix]
 
 
 def write_vector(records: list[dict], path: str | Path, crs, columns: dict[str, str], overwrite: bool) -> None:
