@@ -430,6 +430,43 @@ def train(config, data, init, output, epochs, resume, device):
 
 
 @cli.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(), help="The packed folder to create (it must not exist).")
+@click.option("--unlabelled", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="A folder of imagery without labels, for distillation; repeatable.")
+@click.option("--gsd", "gsd_m", type=click.FloatRange(min=0, min_open=True), metavar="METRES",
+              help="Shrink images with finer pixels to this size (a config's gsd_m). Default: keep every pixel.")
+@click.option("--quality", type=click.IntRange(50, 100), default=95, show_default=True, help="JPEG quality of the images.")
+@verbosity
+def pack(folders, output, unlabelled, gsd_m, quality):
+    """Pack training FOLDERS (any layout 'geoseg train' reads; their train, val and test splits)
+    into one small folder of JPEG images, PNG labels and an index, to carry training to another
+    machine. A config then lists the packed folder under data (and under unlabelled, for
+    --unlabelled imagery).
+
+    \b
+    geoseg pack data/buildings-train data/buildings-more --unlabelled data/scenes --gsd 0.5 -o packed/
+    """
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from geoseg.train.layouts import read_dataset, unlabelled_images
+    from geoseg.train.packed import UNLABELLED, Packing, new_folder, pack as write_pack
+
+    new_folder(output)  # before the long read
+    samples = [(split, s) for folder in folders for split in ("train", "val", "test") for s in read_dataset(folder, split)]
+    samples += [(UNLABELLED, s) for folder in unlabelled for s in unlabelled_images(folder)]
+    if not samples:
+        raise click.UsageError(f"no samples in {', '.join(folders)}")
+    shown = tqdm(samples, desc="Packing", unit="image", disable=said("quiet") or not sys.stderr.isatty())
+    index = write_pack(shown, Path(output), Packing(gsd_m, quality))
+    size = sum(f.stat().st_size for f in Path(output).rglob("*") if f.is_file())
+    counts = {split: sum(e["split"] == split for e in index["samples"]) for split in ("train", "val", "test", UNLABELLED)}
+    click.echo(json.dumps({"output": output, "bytes": size, **counts}))
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model instead of a table.")
 def models(as_json):
     """List the models: task, classes, size, cost at 512 x 512, whether weights ship, what each is for."""

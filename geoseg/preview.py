@@ -11,7 +11,7 @@ import rasterio
 from PIL import Image, ImageDraw
 
 from geoseg.atomic import atomic_output
-from geoseg.raster import band_percentiles
+from geoseg.percentiles import band_percentiles
 
 PREVIEW_SIZE = 1024
 TINT = 0.5  # weight of a class colour over the scene in a class preview

@@ -16,6 +16,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from geoseg.errors import GeosegError
+from geoseg.percentiles import band_percentiles
 from geoseg.models.card import ModelCard
 from geoseg.sources import Source, is_remote, remote_settings
 
@@ -194,20 +195,6 @@ def spread_blocks(height: int, width: int, block: tuple[int, int]) -> list[Windo
     return [Window(c * block[1], r * block[0], min(block[1], width - c * block[1]), min(block[0], height - r * block[0]))
             for r in np.unique(np.linspace(0, rows - 1, picked_rows).round().astype(int)).tolist()
             for c in np.unique(np.linspace(0, cols - 1, picked_cols).round().astype(int)).tolist()]
-
-
-def band_percentiles(
-    data: np.ndarray, valid: np.ndarray, low: float, high: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band ``low`` and ``high`` percentiles of ``data`` (bands, h, w) where ``valid``;
-    ``high`` is forced above ``low`` so that flat bands do not divide by zero."""
-    lows, highs = [], []
-    for band in data:
-        values = band[valid] if valid.any() else band.ravel()
-        lo, hi = np.percentile(values.astype(np.float64), [low, high])
-        lows.append(lo)
-        highs.append(hi if hi > lo else lo + 1.0)
-    return np.array(lows), np.array(highs)
 
 
 def read_tile(

@@ -22,10 +22,8 @@ from geoseg.area import Area
 from geoseg.errors import GeosegError
 from geoseg.ground import pixel_size_m
 from geoseg.raster import open_scene
+from geoseg.scale import zoom
 from geoseg.sources import Source
-
-TOLERANCE = 0.1  # scenes whose pixels are within 10 % of the model's are read as they are
-
 
 @dataclass(frozen=True)
 class Grid:
@@ -53,18 +51,9 @@ def target_gsd(option: str, card_gsd: float | None) -> float | None:
     return gsd
 
 
-def zoom(pixel_m: float | None, gsd_m: float | None) -> float | None:
-    """How much to enlarge an image of ``pixel_m``-metre pixels for a model of ``gsd_m`` (< 1:
-    shrink); None where either is unknown or they are within :data:`TOLERANCE` of each other."""
-    if not pixel_m or not gsd_m:
-        return None
-    factor = pixel_m / gsd_m
-    return None if abs(math.log(factor)) <= math.log1p(TOLERANCE) else factor
-
-
 def resampled_grid(src: rasterio.DatasetReader, gsd_m: float | None) -> Grid | None:
     """The grid with ``gsd_m``-metre pixels over ``src``'s extent, or None where no GSD is asked
-    for or the scene's pixels are already within :data:`TOLERANCE` of it. Finer scenes are
+    for or the scene's pixels are already within :data:`geoseg.scale.TOLERANCE` of it. Finer scenes are
     averaged down; coarser ones are interpolated bilinearly."""
     factor = zoom(pixel_size_m(src.transform, src.crs), gsd_m)
     if factor is None:

@@ -28,6 +28,7 @@ class TrainConfig:
     degrade: float = 0.0  # probability of a window seen at a coarser resolution (up to 2.5 times)
     seed: int = 0
     threads: int = 0  # 0: torch's default
+    workers: int = 0  # processes cutting training windows beside the training one (0: none)
     gsd_m: float | None = None  # the model's pixel size (the card's): predict resamples scenes to it
     train_at_gsd: bool = False  # also draw windows and validate at gsd_m (images of known pixel size)
     source_exponent: float = 1.0  # sources drawn by pixel count to this power (1: by area, 0: equally)

@@ -7,7 +7,7 @@ image when it is drawn instead of holding all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from geoseg.raster import band_percentiles
+from geoseg.percentiles import band_percentiles
 
 Loaded = tuple[np.ndarray, np.ndarray, np.ndarray]  # image (h, w, 3) uint8, label (h, w) uint8, valid (h, w) bool
 
@@ -187,6 +187,46 @@ class WindowSampler:
         return np.stack(images), np.stack(labels), np.stack(valids), np.array(labelled)
 
 
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # as WindowSampler.batch returns it
+
+
+def window_batches(samples: list[Sample], settings: WindowSettings, seed: int, n: int,
+                   workers: int = 0) -> Iterator[Batch]:
+    """Endless batches of ``n`` windows (:meth:`WindowSampler.batch`). With ``workers``, they are
+    cut in that many processes, each with its own seed, while the caller trains: a GPU consumes
+    windows faster than one core cuts them. The samples are loaded first, so the processes share
+    them rather than each reading its own copy."""
+    if not workers:
+        sampler = WindowSampler(samples, settings, seed)
+        while True:
+            yield sampler.batch(n)
+    for sample in samples:
+        sample.data()
+    loader = torch.utils.data.DataLoader(_WindowStream(samples, settings, seed, n), batch_size=None,
+                                         num_workers=workers, collate_fn=_as_is, prefetch_factor=4,
+                                         multiprocessing_context="fork")
+    yield from loader
+
+
+class _WindowStream(torch.utils.data.IterableDataset):
+    """Batches from a :class:`WindowSampler` seeded per worker process."""
+
+    def __init__(self, samples: list[Sample], settings: WindowSettings, seed: int, n: int) -> None:
+        self.samples, self.settings, self.seed, self.n = samples, settings, seed, n
+
+    def __iter__(self) -> Iterator[Batch]:
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None:
+            cv2.setNumThreads(1)  # one core per process
+        sampler = WindowSampler(self.samples, self.settings, self.seed * 1009 + (worker.id if worker else 0) + 1)
+        while True:
+            yield tuple(torch.from_numpy(a) for a in sampler.batch(self.n))  # tensors cross in shared memory
+
+
+def _as_is(batch: Batch) -> Batch:
+    return batch
+
+
 def draw_weights(samples: list[Sample], source_exponent: float = 1.0, gsd_m: float | None = None,
                  unlabelled_share: float = 0.0) -> np.ndarray:
     """How often each sample is drawn: a source (dataset) in proportion to its pixel count to
@@ -215,10 +255,13 @@ def card_normalisation(card) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(card.mean, dtype=np.float32), np.asarray(card.std, dtype=np.float32)
 
 
-def model_input(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
-    """Stretched uint8 ``(n, h, w, 3)`` windows as a model's normalised ``(n, 3, h, w)`` float32 input."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
-    return x.sub_(torch.from_numpy(mean)[:, None, None]).div_(torch.from_numpy(std)[:, None, None])
+def model_input(images: np.ndarray | torch.Tensor, mean: np.ndarray, std: np.ndarray,
+                device: str | torch.device = "cpu") -> torch.Tensor:
+    """Stretched uint8 ``(n, h, w, 3)`` windows as a model's normalised ``(n, 3, h, w)`` float32
+    input on ``device`` (the bytes travel, the arithmetic happens there)."""
+    x = torch.as_tensor(images).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    mean, std = (torch.as_tensor(v, device=x.device)[:, None, None] for v in (mean, std))
+    return x.sub_(mean).div_(std)
 
 
 def normalise(image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ class Teacher:
         self.mean, self.std = card_normalisation(card)
 
     def __call__(self, images: np.ndarray) -> torch.Tensor:
-        """``(n, h, w, 3)`` uint8 windows -> ``(n, 1, h, w)`` float32 building probabilities."""
-        x = model_input(images, self.mean, self.std).to(self.device).contiguous(memory_format=torch.channels_last)
+        """``(n, h, w, 3)`` uint8 windows (array or tensor) -> ``(n, 1, h, w)`` float32 building probabilities."""
+        x = model_input(images, self.mean, self.std, self.device).contiguous(memory_format=torch.channels_last)
         with torch.no_grad(), autocast(self.device, self.precision):  # no_grad: the loss may keep the result
             return self.net(x)[:, :1].float().sigmoid()  # the building output, without any separation

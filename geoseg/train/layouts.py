@@ -4,7 +4,8 @@
 - GeoTIFF scenes with a vector file of building footprints of the same name beside each
   (``scene.tif`` + ``scene.gpkg``/``.geojson``/``.fgb``/``.shp``), rasterised on the fly;
 - CamVid (SegNet version): ``train.txt``/``val.txt``/``test.txt`` listing image/label pairs;
-- Cityscapes: ``leftImg8bit/<split>/<city>/`` + ``gtFine/<split>/<city>/``.
+- Cityscapes: ``leftImg8bit/<split>/<city>/`` + ``gtFine/<split>/<city>/``;
+- packed data (:mod:`geoseg.train.packed`): ``packed.json`` and the images it lists.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from geoseg.errors import GeosegError
-from geoseg.footprints import burn_footprints
 from geoseg.train.data import Sample, read_gray, read_image, stretch
+from geoseg.train.packed import UNLABELLED, is_packed, packed_samples
 from geoseg.train.separation import flagged_label, instances_of
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -32,6 +33,8 @@ def read_dataset(folder: str | Path, split: str) -> list[Sample]:
     folder = Path(folder)
     if not folder.is_dir():
         raise GeosegError(f"training data folder {folder} does not exist")
+    if is_packed(folder):
+        return packed_samples(folder, split)
     if (folder / "images").is_dir() and (folder / "masks").is_dir():
         return pair_folder(folder, split)
     if (folder / "leftImg8bit").is_dir() and (folder / "gtFine").is_dir():
@@ -87,6 +90,8 @@ def _pair_label(image: Path, mask: Path, vector: Path, gsd_m: float | None) -> n
     """The flagged label of an image/mask pair: buildings told apart by their footprints where
     a vector file of them lies in ``vectors/`` beside the masks, by the mask's components otherwise."""
     if vector.is_file() and georeferenced_gsd(image) is not None:
+        from geoseg.footprints import burn_footprints
+
         return flagged_label(burn_footprints(vector, grid_of(image), instances=True), gsd_m)
     return flagged_label(instances_of(read_gray(mask) > 127), gsd_m)
 
@@ -129,6 +134,8 @@ def scenes_with_footprints(folder: Path, split: str) -> list[Sample]:
 
 
 def _footprint_label(scene: Path, vector: Path, gsd_m: float | None) -> np.ndarray:
+    from geoseg.footprints import burn_footprints
+
     return flagged_label(burn_footprints(vector, grid_of(scene), instances=True), gsd_m)
 
 
@@ -141,11 +148,13 @@ def grid_of(image: Path):
 
 
 def unlabelled_images(folder: str | Path) -> list[Sample]:
-    """Every image in ``folder`` (GeoTIFF, PNG, JPEG) as an unlabelled sample: imagery for a
-    teacher's soft targets in distillation."""
+    """Every image in ``folder`` (GeoTIFF, PNG, JPEG), or the unlabelled samples of a packed
+    folder, as unlabelled samples: imagery for a teacher's soft targets in distillation."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GeosegError(f"unlabelled imagery folder {folder} does not exist")
+    if is_packed(folder):
+        return packed_samples(folder, UNLABELLED)
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise GeosegError(f"{folder} holds no images (.tif, .png, .jpg)")

@@ -21,7 +21,7 @@ from geoseg.models import io, registry
 from geoseg.models.card import ModelCard
 from geoseg.models.encoders import ENCODERS, load_encoder_weights
 from geoseg.train.config import TrainConfig
-from geoseg.train.data import Sample, WindowSampler, WindowSettings, card_normalisation, model_input
+from geoseg.train.data import Sample, WindowSettings, card_normalisation, model_input, window_batches
 from geoseg.train.distill import Teacher
 from geoseg.train.layouts import read_dataset, unlabelled_images
 from geoseg.train.losses import Targets
@@ -127,7 +127,8 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
     unlabelled = [s for folder in config.unlabelled for s in unlabelled_images(folder)]
     windows = WindowSettings(config.tile_size, config.scale_range, card.task == "buildings", config.hue,
                              config.grayscale, config.degrade, at_gsd, config.source_exponent, config.unlabelled_share)
-    sampler = WindowSampler(train_set + unlabelled, windows, config.seed + start_epoch)
+    batches = window_batches(train_set + unlabelled, windows, config.seed + start_epoch, config.batch_size,
+                             config.workers)
     class_weights = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
     settings = StepSettings(config.precision, compile=config.compile, loss=config.loss, distill=config.distill,
                             multiclass=card.num_outputs > 1)
@@ -142,10 +143,10 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
         losses = []
         for _ in tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch + 1}/{total_epochs}", unit="batch",
                       leave=False, disable=not sys.stderr.isatty()):
-            images, y, valid, labelled = sampler.batch(config.batch_size)
+            images, y, valid, labelled = next(batches)
             soft = teacher(images) if teacher is not None else None
-            targets = Targets(torch.from_numpy(y), torch.from_numpy(valid), soft, torch.from_numpy(labelled))
-            losses.append(step(model_input(images, mean, std), targets))
+            targets = Targets(torch.as_tensor(y), torch.as_tensor(valid), soft, torch.as_tensor(labelled))
+            losses.append(step(model_input(images, mean, std, device), targets))
         trained = time.perf_counter() - started
         scores = evaluate_samples(model, val_set, card, at_gsd, step.precision) if val_set else {}
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores,
