@@ -41,6 +41,7 @@ from bench_memory import peak_rss_mb, write_synthetic  # noqa: E402
 
 from geoseg.inference import load_predictor  # noqa: E402
 from geoseg.models import registry  # noqa: E402
+from geoseg.options import PredictOptions  # noqa: E402
 from geoseg.pipeline import wants_compile  # noqa: E402
 from geoseg.raster import read_tile, scene_scaling, select_bands  # noqa: E402
 from geoseg.resample import scene_view, target_gsd  # noqa: E402
@@ -79,11 +80,14 @@ def eager_fp32_seconds(scene: Path, sample: int | None) -> tuple[float, float]:
     return seconds, pixels / 1e6
 
 
-def forward_seconds(scene: Path, sample: int | None, batch_size: int = 4) -> tuple[float, float]:
-    """Seconds of the forward passes as ``predict`` runs them (its predictor), over the tiles, and their megapixels."""
+def forward_seconds(scene: Path, sample: int | None) -> tuple[float, float]:
+    """Seconds of the forward passes as ``predict`` runs them (the predictor its default options
+    make: precision, batch size, compiling), over the tiles, and their megapixels."""
+    options = PredictOptions()
     with rasterio.open(scene) as src:
-        compile_ = wants_compile("auto", src.width * src.height / 1e6)
-    predictor = load_predictor(None, compile=compile_, batch_size=batch_size)
+        compile_ = wants_compile(options.compile, src.width * src.height / 1e6)
+    predictor = load_predictor(**options.engine() | {"compile": compile_})
+    batch_size = options.batch_size
     seconds, pixels, batch = 0.0, 0, []
 
     def run(tiles: list[np.ndarray]) -> float:
