@@ -1,5 +1,6 @@
 """Networks, the registry, model cards and weights files."""
 
+import os
 import pickle
 
 import pytest
@@ -39,6 +40,9 @@ def test_save_and_load_round_trip_is_bit_exact(tmp_path):
     model = registry.build(card)
     path = tmp_path / "m.safetensors"
     io.save(model, card, path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by others as any output, not private
     state, loaded_card = io.load_state(path)
     again = registry.build(loaded_card, state)
     x = torch.randn(1, 3, 64, 64)

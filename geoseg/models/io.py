@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as to_bytes
 
 from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
@@ -34,8 +34,9 @@ def replace_card(path: str | Path, card: ModelCard) -> None:
 
 
 def _write(tensors: dict[str, torch.Tensor], card: ModelCard, path: str | Path, overwrite: bool) -> None:
+    data = to_bytes(tensors, metadata={CARD_KEY: card.to_json(), "format": "pt"})
     with atomic_output(path, overwrite=overwrite) as tmp:
-        save_file(tensors, str(tmp), metadata={CARD_KEY: card.to_json(), "format": "pt"})
+        tmp.write_bytes(data)  # the umask's mode (save_file makes the file private)
 
 
 def read_card(path: str | Path) -> ModelCard:
