@@ -120,8 +120,8 @@ def end_to_end(scene: Path, out: Path, extra: list[str]) -> tuple[dict, float]:
 
 def in_child(fn, *args):
     """``fn(*args)`` in a fresh process: the benchmark's own models and thread pools never
-    live beside the ``predict`` it times (with a compiled model loaded in this process,
-    ``predict`` ran at half its speed)."""
+    live beside the ``predict`` it times (measured beside them, ``predict`` once ran at half
+    the speed it had alone)."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(fn, *args).result()
 

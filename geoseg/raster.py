@@ -16,8 +16,8 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from geoseg.errors import GeosegError
-from geoseg.percentiles import band_percentiles
 from geoseg.models.card import ModelCard
+from geoseg.percentiles import band_percentiles
 from geoseg.sources import Source, is_remote, remote_settings
 
 SUPPORTED_KINDS = "uib f"  # numpy dtype kinds: unsigned, signed, boolean, float

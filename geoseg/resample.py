@@ -25,6 +25,7 @@ from geoseg.raster import open_scene
 from geoseg.scale import zoom
 from geoseg.sources import Source
 
+
 @dataclass(frozen=True)
 class Grid:
     """A north-up grid over a scene's extent in the scene's CRS."""

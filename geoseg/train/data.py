@@ -89,6 +89,18 @@ def read_gray(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L") if im.mode not in ("L", "P") else im)
 
 
+def resized(data: Loaded, size: tuple[int, int]) -> Loaded:
+    """``(image, label, valid)`` at ``size`` (width, height): the image averaged when shrinking,
+    as predict's resampling does, and interpolated when enlarging; label and validity by nearest
+    pixel (validity keeps its dtype)."""
+    image, label, valid = data
+    shrinking = size[0] * size[1] < label.size
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST)
+    valid = cv2.resize(valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(valid.dtype)
+    return image, label, valid
+
+
 MAX_DEGRADE = 2.5  # a degraded window is seen at up to 2.5 times its pixel size (0.5 m -> 1.25 m)
 
 
@@ -156,11 +168,8 @@ class WindowSampler:
         crop = (slice(y, y + rows), slice(x, x + cols))
         image, label, valid = image[crop], label[crop], valid[crop].astype(np.uint8)
         if side != self.size:
-            shape = (max(1, round(cols * self.size / side)), max(1, round(rows * self.size / side)))
-            # averaged when shrinking, as predict's resampling does; interpolated when enlarging
-            image = cv2.resize(image, shape, interpolation=cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR)
-            label = cv2.resize(label, shape, interpolation=cv2.INTER_NEAREST)
-            valid = cv2.resize(valid, shape, interpolation=cv2.INTER_NEAREST)
+            image, label, valid = resized((image, label, valid),
+                                          (max(1, round(cols * self.size / side)), max(1, round(rows * self.size / side))))
         if label.shape != (self.size, self.size):
             image, label, valid = self._padded(image, label, valid)
         out = self.augment(image=image, masks=[label, valid])

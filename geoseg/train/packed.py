@@ -15,7 +15,7 @@ import numpy as np
 
 from geoseg.errors import GeosegError
 from geoseg.scale import zoom
-from geoseg.train.data import Sample, read_gray, read_image
+from geoseg.train.data import Loaded, Sample, read_gray, read_image, resized
 
 INDEX = "packed.json"
 UNLABELLED = "unlabelled"  # the split of imagery without labels
@@ -30,20 +30,16 @@ class Packing:
     quality: int = 95
 
 
-def shrunk(sample: Sample, gsd_m: float | None) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], float | None]:
-    """A sample's ``(image, label, valid)`` at ``gsd_m`` if its pixels are finer (averaged, as
-    ``predict`` shrinks a scene; labels by nearest pixel), with its pixel size then. Coarser
-    images stay as they are: enlarging them would only make the pack larger."""
-    image, label, valid = sample.data()
+def shrunk(sample: Sample, gsd_m: float | None) -> tuple[Loaded, float | None]:
+    """A sample's ``(image, label, valid)`` at ``gsd_m`` if its pixels are finer
+    (:func:`~geoseg.train.data.resized`), with its pixel size then. Coarser images stay as they
+    are: enlarging them would only make the pack larger."""
     factor = zoom(sample.gsd_m, gsd_m)
     if factor is None or factor > 1:
-        return (image, label, valid), sample.gsd_m
-    h, w = label.shape
+        return sample.data(), sample.gsd_m
+    h, w = sample.label.shape
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST)
-    valid = cv2.resize(valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
-    return (image, label, valid), sample.gsd_m * w / size[0]
+    return resized(sample.data(), size), sample.gsd_m * w / size[0]
 
 
 def pack(samples: Iterable[tuple[str, Sample]], folder: Path, packing: Packing) -> dict:
@@ -98,7 +94,7 @@ def packed_samples(folder: Path, split: str) -> list[Sample]:
             for e in entries if e["split"] == split]
 
 
-def _load(folder: Path, entry: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _load(folder: Path, entry: dict) -> Loaded:
     image, _ = read_image(folder / entry["image"])
     label = read_gray(folder / entry["label"])
     valid = read_gray(folder / entry["valid"]) > 127 if entry["valid"] else np.ones(label.shape, bool)
