@@ -87,10 +87,10 @@ def place_scores(predictor, variants: dict[str, dict], gsd: str = "auto", tile_s
             for variant, shaping in variants.items():
                 out = tmp / f"{row['name']}-{variant}.gpkg"
                 predict(scene, out, PredictOptions(tile_size=tile_size, gsd=gsd, **shaping), predictor=predictor, overwrite=True)
-                pred = burn_footprints(out, grid) & valid
+                pred = burn_footprints(out, grid, instances=True) * valid  # one ID a polygon
                 for key in (row["place"], "all"):
                     pixels, objects = counts[variant][key]
-                    pixels.add(pred, truth & valid, valid)
+                    pixels.add(pred > 0, truth & valid, valid)
                     objects.add(pred, truth & valid)
     table = []
     for v in variants:

@@ -1,6 +1,7 @@
 """Comparing a prediction with the truth on one grid: either may be a raster mask (or
 probability raster) or a vector file of footprints, rasterised onto the other's grid. Two
-rasters are compared on the truth's grid."""
+rasters are compared on the truth's grid. The buildings of a raster are its connected
+components; those of a vector file its polygons, touching or not."""
 
 from __future__ import annotations
 
@@ -60,9 +61,9 @@ def evaluate(pred: str | Path, truth: str | Path, threshold: float = 0.5, min_io
             masks[key], ok, grid = read_raster_mask(path, threshold, grid)
             valid = ok if valid is None else valid & ok
     for key, path in (("pred", pred), ("truth", truth)):
-        if is_vector(path):
-            masks[key] = burn_footprints(path, grid)
-    pred_mask, truth_mask = masks["pred"] & valid, masks["truth"] & valid
-    scores = PixelCounts().add(pred_mask, truth_mask, valid).scores()
-    scores.update(ObjectCounts().add(pred_mask, truth_mask, min_iou).scores())
+        if is_vector(path):  # one ID a footprint: each polygon is one building, touching or not
+            masks[key] = burn_footprints(path, grid, instances=True)
+    pred_objects, truth_objects = (masks[key] * valid for key in ("pred", "truth"))  # masks stay masks, IDs IDs
+    scores = PixelCounts().add(pred_objects > 0, truth_objects > 0, valid).scores()
+    scores.update(ObjectCounts().add(pred_objects, truth_objects, min_iou).scores())
     return {k: round(v, 4) for k, v in scores.items()}

@@ -1,5 +1,9 @@
 """Accuracy of building masks: pixel IoU/F1/precision/recall and object F1 at IoU >= 0.5
-(the SpaceNet rule: one-to-one matches between predicted and true buildings)."""
+(the SpaceNet rule: one-to-one matches between predicted and true buildings).
+
+Objects come as a boolean mask (each 4-connected component is one building) or as an
+integer array of building IDs (0 for none), as polygons burnt one ID each give them: two
+polygons that share an edge are two buildings, as they are in the vector file."""
 
 from __future__ import annotations
 
@@ -40,9 +44,9 @@ class ObjectCounts:
     fn: int = 0
 
     def add(self, pred: np.ndarray, truth: np.ndarray, min_iou: float = 0.5) -> "ObjectCounts":
-        """Match the 4-connected components of two boolean masks one to one at IoU >= ``min_iou``."""
-        p_labels, n_pred = ndimage.label(pred)
-        t_labels, n_true = ndimage.label(truth)
+        """Match the objects of two masks or ID arrays (see above) one to one at IoU >= ``min_iou``."""
+        p_labels, n_pred = objects(pred)
+        t_labels, n_true = objects(truth)
         matched = match_objects(p_labels, n_pred, t_labels, n_true, min_iou)
         self.tp += matched
         self.fp += n_pred - matched
@@ -55,6 +59,17 @@ class ObjectCounts:
             "object_precision": _ratio(self.tp, self.tp + self.fp),
             "object_recall": _ratio(self.tp, self.tp + self.fn),
         }
+
+
+def objects(mask_or_ids: np.ndarray) -> tuple[np.ndarray, int]:
+    """Objects numbered 1..n: the 4-connected components of a boolean mask, or the IDs present
+    in an integer array (0 is none); and n."""
+    if mask_or_ids.dtype == bool:
+        return ndimage.label(mask_or_ids)
+    present = np.bincount(mask_or_ids.ravel()) > 0
+    present[0] = False
+    number = np.cumsum(present) * present  # 1..n for the IDs present, 0 for the rest
+    return number[mask_or_ids], int(np.count_nonzero(present))
 
 
 def match_objects(p_labels: np.ndarray, n_pred: int, t_labels: np.ndarray, n_true: int, min_iou: float) -> int:

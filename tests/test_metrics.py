@@ -79,3 +79,29 @@ def test_probability_raster_on_a_coarser_grid_is_scored_on_the_truth_grid(tmp_pa
     s = evaluate(pred, write_scene(tmp_path / "truth.tif", truth))
     assert s["iou"] == pytest.approx(24 / 28, abs=1e-4) and s["precision"] == 1.0
     assert s["object_f1"] == pytest.approx(2 / 3, abs=1e-4)  # 1 of 1 predicted, 1 of 2 true
+
+
+def test_buildings_given_by_id_stay_apart_where_they_touch():
+    truth = np.zeros((10, 10), dtype=bool)
+    truth[0:4, 0:4] = True
+    truth[6:9, 0:4] = True
+    ids = np.zeros((10, 10), dtype=np.int32)
+    ids[0:4, 0:4] = 7  # two polygons that share an edge, burnt one ID each
+    ids[0:4, 4:9] = 3
+    ids[6:9, 0:4] = 12
+    counts = ObjectCounts().add(ids, truth)
+    assert (counts.tp, counts.fp, counts.fn) == (2, 1, 0)
+    merged = ObjectCounts().add(ids > 0, truth)  # as a mask, the touching two are one (IoU 16/36 with the first)
+    assert (merged.tp, merged.fp, merged.fn) == (1, 1, 1)
+
+
+def test_evaluate_counts_each_predicted_polygon(tmp_path):
+    truth = np.zeros((1, 20, 20), dtype=np.uint8)
+    truth[0, 2:6, 2:6] = 255
+    truth[0, 2:6, 7:11] = 255  # two houses a pixel apart
+    x0, y0 = ORIGIN
+    pred = tmp_path / "pred.gpkg"  # two polygons that share the edge at x = 6.5
+    write_vector([{"geometry": shapely.box(x0 + 2, y0 - 6, x0 + 6.5, y0 - 2)},
+                  {"geometry": shapely.box(x0 + 6.5, y0 - 6, x0 + 11, y0 - 2)}], pred, "EPSG:32633", {}, False)
+    s = evaluate(pred, write_scene(tmp_path / "truth.tif", truth))
+    assert s["object_f1"] == 1.0 and s["iou"] == pytest.approx(32 / 36, abs=1e-4)
