@@ -40,11 +40,13 @@ def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int)
     cores, count = ndimage.label(mask & (score >= level))
     if count < 2:
         return lines
-    sizes = np.bincount(cores.ravel())
-    cores[sizes[cores] < min_core] = 0
+    kept = np.bincount(cores.ravel()) >= min_core
+    kept[0] = False
+    cores[~kept[cores]] = 0
     regions, _ = ndimage.label(mask)
-    pairs = np.unique(np.stack([regions[cores > 0], cores[cores > 0]]), axis=1)
-    shared = np.flatnonzero(np.bincount(pairs[0]) >= 2)  # regions holding two cores or more
+    region_of_core = np.zeros(count + 1, dtype=regions.dtype)
+    region_of_core[cores] = regions  # a core lies in one region; index 0 (no core) is left out below
+    shared = np.flatnonzero(np.bincount(region_of_core[kept]) >= 2)  # regions holding two cores or more
     boxes = ndimage.find_objects(regions)
     for region in shared:
         box = boxes[region - 1]
