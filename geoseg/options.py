@@ -43,7 +43,7 @@ class PredictOptions:
     # how probabilities become polygons (see geoseg.vectorize.Shaping)
     threshold: float | None = None
     simplify: float | None = None
-    min_area: float = 2.0
+    min_area: float = 10.0
     fill_holes: float = 2.0
     regularize: bool = False
     separate: bool | None = None

@@ -245,7 +245,7 @@ class Shaping:
     (:mod:`geoseg.separate`; building models only)."""
 
     simplify_m: float | None = None
-    min_area_m2: float = 2.0
+    min_area_m2: float = 10.0
     fill_holes_m2: float = 2.0
     regularize: bool = False
     separate: bool = False
