@@ -72,3 +72,9 @@ def test_the_command_reports_progress_and_a_summary(tmp_path, predicted):
     assert stages[-1] == {"stage": "vectorize", "done": 120, "total": 120, "percent": 100}
     with rasterio.open(raster) as src:
         assert pyogrio.read_info(tmp_path / "c.fgb")["crs"] == src.crs.to_string()
+
+
+def test_vectorize_loads_no_torch():
+    """The command that needs no model must not pay for loading PyTorch (about 2.5 s)."""
+    code = "import sys, geoseg.cli, geoseg.revectorize; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

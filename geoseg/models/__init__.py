@@ -1,6 +1,3 @@
-"""Networks, heads, model cards and weights files."""
-
-from geoseg.models.card import ModelCard
-from geoseg.models.registry import DEFAULT_MODEL, PRESETS, create, load
-
-__all__ = ["DEFAULT_MODEL", "PRESETS", "ModelCard", "create", "load"]
+"""Networks, heads, model cards and weights files. Import the submodule you need: the
+registry (and with it torch) is loaded only by code that builds or runs a network, so
+reading a card or vectorising a raster starts fast."""
