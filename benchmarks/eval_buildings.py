@@ -9,6 +9,9 @@ with the manifest's ground sample distance: 0.3 m for Inria, 1 m for Massachuset
 where none is given), because ``predict`` only takes georeferenced scenes. Scores are summed
 over the images of a place (pixel counts and object matches) and reported per place, over
 all images, and as the mean over places (each place counts once, whatever its size).
+A predicted building is one output polygon; a true one is one footprint polygon where the
+image comes with them (the OpenStreetMap footprints of buildings-more's GeoTIFFs: Kampala,
+Catanduanes), else a connected part of the truth mask (touching buildings count as one).
 
 The model sees each image at the pixel size ``--gsd`` asks for (default: the model card's),
 as ``geoseg predict`` does; scores are taken on the image's own grid.
@@ -51,8 +54,10 @@ def validation_images() -> list[dict]:
                     continue
                 image = DATA / folder / r["image"] if r.get("image") else _find(DATA / folder / "images", r["name"])
                 mask = DATA / folder / r["mask"] if r.get("mask") else _find(DATA / folder / "masks", r["name"])
+                vectors = DATA / folder / "vectors" / f"{r['name']}.geojson"
                 rows.append({"name": r["name"], "place": r.get("parent") or r["source"], "image": image,
-                             "mask": mask, "gsd": float(r.get("gsd_m") or 0.5)})
+                             "mask": mask, "gsd": float(r.get("gsd_m") or 0.5),
+                             "footprints": vectors if vectors.is_file() else None})
     return rows
 
 
@@ -73,6 +78,14 @@ def as_geotiff(row: dict, folder: Path) -> tuple[Path, np.ndarray]:
     return path, truth
 
 
+def true_buildings(row: dict, truth: np.ndarray, grid) -> np.ndarray:
+    """The true buildings of an image: one ID per footprint where the image has its footprint
+    polygons (touching houses stay apart), else the truth mask (each connected part one)."""
+    if row["footprints"] is None:
+        return truth
+    return np.where(truth, burn_footprints(row["footprints"], grid, instances=True), 0)
+
+
 def place_scores(predictor, variants: dict[str, dict], gsd: str = "auto", tile_size: int | None = None) -> list[dict]:
     """Scores of ``predictor`` through ``predict`` for each shaping variant: one row per place,
     one over all images and one with the mean over places."""
@@ -84,6 +97,7 @@ def place_scores(predictor, variants: dict[str, dict], gsd: str = "auto", tile_s
             with rasterio.open(scene) as src:
                 grid = ((src.height, src.width), src.transform, src.crs)
                 valid = src.dataset_mask() > 0
+            buildings = true_buildings(row, truth & valid, grid)
             for variant, shaping in variants.items():
                 out = tmp / f"{row['name']}-{variant}.gpkg"
                 predict(scene, out, PredictOptions(tile_size=tile_size, gsd=gsd, **shaping), predictor=predictor, overwrite=True)
@@ -91,7 +105,7 @@ def place_scores(predictor, variants: dict[str, dict], gsd: str = "auto", tile_s
                 for key in (row["place"], "all"):
                     pixels, objects = counts[variant][key]
                     pixels.add(pred > 0, truth & valid, valid)
-                    objects.add(pred, truth & valid)
+                    objects.add(pred, buildings)
     table = []
     for v in variants:
         rows = [{"variant": v, "place": k, **pixels.scores(), **objects.scores()} for k, (pixels, objects) in counts[v].items()]

@@ -117,7 +117,7 @@ engine_options = options_group(
     click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="Arithmetic of the torch backend; auto: bf16 on CPUs with bf16 units, fp16 on CUDA, else fp32."),
     click.option("--compile", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True, help="Run the network compiled ahead of time (AOTInductor; the first compile of a tile size takes about 30 s, later runs load it from the cache in about a second). auto: for scenes (batch: folders) of 50 MP and more."),
     click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per forward pass."),
-    click.option("--tta/--no-tta", default=False, help="Test-time augmentation: average each tile over its flips (left-right, top-bottom, both); four times the model's work for about +0.02 pixel IoU (docs/models.md)."),
+    click.option("--tta/--no-tta", default=False, help="Test-time augmentation: average each tile over its flips (left-right, top-bottom, both); four times the model's work for about +0.02 pixel IoU and +0.03 object F1 (docs/models.md)."),
     click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's."),
     click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's."),
     click.option("--bands", callback=_bands, help="Scene bands to use, 1-based, in the model's order (e.g. 3,2,1); one band is replicated."),
