@@ -121,7 +121,7 @@ engine_options = options_group(
     click.option("--tile-size", type=click.IntRange(min=16), help="Tile side in pixels. Default: the model card's."),
     click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles. Default: the model card's."),
     click.option("--bands", callback=_bands, help="Scene bands to use, 1-based, in the model's order (e.g. 3,2,1); one band is replicated."),
-    click.option("--gsd", callback=_gsd, default="auto", show_default=True, metavar="auto|native|METRES", help="Pixel size the model sees. auto: the model card's (0.5 m for the shipped model); scenes more than 10 % finer or coarser are resampled on the fly (and run faster when finer). native: the scene's own pixels. For UAV mosaics finer than 0.2 m, 0.3 finds more of the small houses (2.8x the work). Polygons come out in the scene's CRS either way."),
+    click.option("--gsd", callback=_gsd, default="auto", show_default=True, metavar="auto|native|METRES", help="Pixel size the model sees. auto: the model card's (for the shipped model 0.5 m, and 0.3 m for UAV mosaics with pixels finer than 0.2 m, where it finds more of the small houses); scenes more than 10 % finer or coarser are resampled on the fly (and run faster when finer). native: the scene's own pixels. Polygons come out in the scene's CRS either way."),
 )
 
 

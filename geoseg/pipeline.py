@@ -92,7 +92,7 @@ def predict(
             chosen = select_bands(src, card, list(options.bands) if options.bands else None)
             scaling = scene_scaling(src, chosen, card)
             area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, src.crs)
-            view = scene_view(scene, src, target_gsd(options.gsd, card.gsd_m), area)
+            view = scene_view(scene, src, target_gsd(options.gsd, card.gsd_for(pixel_size_m(src.transform, src.crs))), area)
             seen = view.on(src)
         grid = tile_grid(seen.height, seen.width, tile, overlap)
         layout = RasterLayout(card, threshold)

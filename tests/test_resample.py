@@ -12,6 +12,7 @@ from rasterio.transform import from_origin
 
 from conftest import ORIGIN, BrightNet, predictor_for, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
+from geoseg.models.registry import preset_card
 from geoseg.pipeline import predict
 from geoseg.options import PredictOptions
 from geoseg.resample import SceneView, resampled_grid, target_gsd
@@ -22,6 +23,14 @@ from geoseg.resample import SceneView, resampled_grid, target_gsd
 ])
 def test_target_gsd(option, card, want):
     assert target_gsd(option, card) == want
+
+
+@pytest.mark.parametrize("scene_m,fine,want", [
+    (0.15, 0.3, 0.3), (0.25, 0.3, 0.5), (1.0, 0.3, 0.5), (None, 0.3, 0.5), (0.15, None, 0.5),
+])
+def test_uav_mosaics_are_seen_at_the_cards_fine_pixel_size(scene_m, fine, want):
+    card = dataclasses.replace(preset_card("eunet-buildings"), gsd_m=0.5, fine_gsd_m=fine)
+    assert card.gsd_for(scene_m) == want
 
 
 @pytest.mark.parametrize("option", ["0", "-1", "nan", "inf", "fine"])
@@ -109,6 +118,21 @@ def test_predict_at_the_model_gsd_puts_buildings_in_place(tmp_path):
             assert match.equals(want)
     with rasterio.open(tmp_path / "auto.tif") as out:
         assert out.shape == (300, 300) and out.res == (0.5, 0.5) and out.bounds == (ORIGIN[0], ORIGIN[1] - 150, ORIGIN[0] + 150, ORIGIN[1])
+
+
+def test_predict_sees_a_uav_mosaic_at_the_cards_fine_pixel_size(tmp_path):
+    boxes = [(30, 60, 90, 150), (300, 210, 390, 420)]  # multiples of 3: whole 0.3 m pixels
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(450, 450, boxes), transform=from_origin(*ORIGIN, 0.1, 0.1))
+    predictor = predictor_for(BrightNet())
+    predictor.card = dataclasses.replace(predictor.card, gsd_m=0.5, fine_gsd_m=0.3)
+    summary = predict(scene, tmp_path / "b.gpkg", raster=tmp_path / "p.tif", predictor=predictor,
+                      options=PredictOptions(tile_size=128, overlap=32))
+    assert summary["resampled"] and summary["gsd_m"] == 0.3
+    frame = pyogrio.read_dataframe(tmp_path / "b.gpkg")
+    want = sorted(round(0.01 * (r1 - r0) * (c1 - c0), 6) for r0, c0, r1, c1 in boxes)
+    assert sorted(round(a, 6) for a in frame.geometry.area) == want
+    with rasterio.open(tmp_path / "p.tif") as out:
+        assert out.shape == (150, 150) and out.res == pytest.approx((0.3, 0.3))
 
 
 def test_predict_on_a_coarser_scene_interpolates_it_and_keeps_the_outlines(tmp_path):

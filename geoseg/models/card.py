@@ -9,6 +9,7 @@ from geoseg.errors import GeosegError
 from geoseg.models.heads import HEADS
 
 CARD_VERSION = 1
+FINE_SCENE_M = 0.2  # scenes with finer pixels than this are UAV/drone mosaics (see ModelCard.fine_gsd_m)
 
 
 @dataclass
@@ -29,7 +30,8 @@ class ModelCard:
     scaling: dict = field(default_factory=lambda: {"method": "percentile", "low": 2.0, "high": 98.0})
     mean: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
     std: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25])
-    gsd_m: float | None = None
+    gsd_m: float | None = None  # the pixel size predict brings scenes to (--gsd auto)
+    fine_gsd_m: float | None = None  # ... and scenes finer than FINE_SCENE_M to, if set
     tile_size: int = 512
     overlap: int = 64
     threshold: float = 0.5
@@ -54,6 +56,14 @@ class ModelCard:
     def network_outputs(self) -> int:
         """Channels the network produces: the probabilities, and the separation output if any."""
         return self.num_outputs + int(self.separation)
+
+    def gsd_for(self, scene_m: float | None) -> float | None:
+        """The pixel size the model sees a scene of ``scene_m``-metre pixels at (``--gsd auto``):
+        :attr:`fine_gsd_m` for UAV mosaics (pixels finer than :data:`FINE_SCENE_M`), where the
+        card has one, else :attr:`gsd_m`."""
+        if self.fine_gsd_m is not None and scene_m is not None and scene_m < FINE_SCENE_M:
+            return self.fine_gsd_m
+        return self.gsd_m
 
     @property
     def for_photos(self) -> bool:
