@@ -31,7 +31,7 @@ class ModelCard:
     mean: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
     std: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25])
     gsd_m: float | None = None  # the pixel size predict brings scenes to (--gsd auto)
-    fine_gsd_m: float | None = None  # ... and scenes finer than FINE_SCENE_M to, if set
+    fine_gsd_m: float | None = None  # if set, the pixel size for scenes finer than FINE_SCENE_M instead
     tile_size: int = 512
     overlap: int = 64
     threshold: float = 0.5

@@ -34,12 +34,13 @@ def shrunk(sample: Sample, gsd_m: float | None) -> tuple[Loaded, float | None]:
     """A sample's ``(image, label, valid)`` at ``gsd_m`` if its pixels are finer
     (:func:`~geoseg.train.data.resized`), with its pixel size then. Coarser images stay as they
     are: enlarging them would only make the pack larger."""
+    data = sample.data()  # once: a sample that is not cached reads its files on every call
     factor = zoom(sample.gsd_m, gsd_m)
     if factor is None or factor > 1:
-        return sample.data(), sample.gsd_m
-    h, w = sample.label.shape
+        return data, sample.gsd_m
+    h, w = data[1].shape
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    return resized(sample.data(), size), sample.gsd_m * w / size[0]
+    return resized(data, size), sample.gsd_m * w / size[0]
 
 
 def pack(samples: Iterable[tuple[str, Sample]], folder: Path, packing: Packing) -> dict:
