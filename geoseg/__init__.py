@@ -5,7 +5,7 @@
                              raster="probability.tif")
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def predict(scene, output=None, options=None, **outputs) -> dict:

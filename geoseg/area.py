@@ -42,6 +42,14 @@ class Area:
         return features.geometry_mask(shapes, (height, width), transform, invert=True)
 
 
+def searched_area(transform: Affine, height: int, width: int, area: Area | None):
+    """The polygon a run searched: the grid's footprint, within ``area`` when there is one."""
+    from rasterio.transform import array_bounds
+
+    footprint = shapely.box(*array_bounds(height, width, transform))
+    return footprint if area is None else shapely.intersection(footprint, shapely.union_all(area.shapes))
+
+
 def area_of_interest(bbox: tuple[float, float, float, float] | None, bbox_crs: str | None, aoi: str | None,
                      crs) -> Area | None:
     """The area a run is limited to, in ``crs`` (the scene's), or None for the whole scene."""

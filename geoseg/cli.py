@@ -152,6 +152,33 @@ report_options = options_group(
 )
 
 
+# How found buildings are compared with mapped ones: options of compare and predict --compare.
+match_options = options_group(
+    click.option("--match", "rule", type=click.Choice(["iou", "overlap"]), default="iou", show_default=True, help="iou: one-to-one pairs whose intersection over union reaches --min-iou. overlap: any overlap is a match, for an existing layer drawn at another level of detail (a polygon per block): a found building is new only if it touches no mapped one, a mapped one missing only if no found one touches it."),
+    click.option("--min-iou", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True, help="Intersection over union for a match with --match iou."),
+    click.option("--osm", type=click.Path(dir_okay=False), help="Also write the new buildings as GeoJSON in EPSG:4326 tagged building=yes and source=..., ready to review in JOSM."),
+    click.option("--osm-source", metavar="TEXT", help="The source tag of --osm's buildings (OpenStreetMap names the imagery there, e.g. 'Maxar'). Default: the scene's file name."),
+)
+
+
+def compare_settings(params: dict, **area):
+    """The :class:`~geoseg.changes.compare.CompareSettings` among a command's parameters (removed from them)."""
+    from geoseg.changes.compare import CompareSettings
+
+    try:
+        return CompareSettings(rule=params.pop("rule"), min_iou=params.pop("min_iou"), osm=params.pop("osm"),
+                               osm_source=params.pop("osm_source"), **area)
+    except GeosegError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def changes_line(summary: dict) -> str:
+    rule = f"IoU >= {summary['min_iou']:g}" if summary["rule"] == "iou" else "any overlap"
+    return (f"{summary['new']} new, {summary['missing']} missing, {summary['matched']} matched "
+            f"({summary['found']} found, {summary['existing']} mapped in the area; {rule}) -> {summary['output']}"
+            + (f", {summary['osm']}" if summary["osm"] else ""))
+
+
 def inference_options(command):
     """Every option of predict and batch: one per field of geoseg.options.PredictOptions (same
     names), then how progress and the summary are shown."""
@@ -176,10 +203,14 @@ def predict_options(params: dict):
 @click.option("--raster", help="Also write the building probability (uint8 0-255) or, for a multiclass model, the class IDs (with their colours) and the winning class's probability, on the grid the model saw (see --gsd): a tiled GeoTIFF, or with a .png name a PNG of the first band.")
 @click.option("--raster-format", type=click.Choice(RASTER_FORMATS), help="Format of --raster: gtiff (tiled GeoTIFF), cog (Cloud-Optimised GeoTIFF with overviews, for web maps and object storage; costs a copy at the end) or png (the first band). Default: png for a .png name, gtiff otherwise.")
 @click.option("--preview", help="Also write a PNG quick-look: the outlines over the scene, or the scene tinted with the class colours.")
+@click.option("--compare", "existing", metavar="VECTOR", help="Also compare the buildings found with these mapped buildings (any vector file OGR reads, any CRS), as 'geoseg compare' does, within the area searched.")
+@click.option("--changes", metavar="FILE", help="Where --compare writes the layers new, missing and matched. Default: OUTPUT's name with '_changes.gpkg'.")
+@match_options
 @inference_options
 @click.option("--co", "creation_options", multiple=True, callback=_creation_options, metavar="KEY=VAL", help="GDAL creation option for the GeoTIFF of --raster (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
-def predict(scene, output, raster, raster_format, preview, creation_options, overwrite, progress_mode, as_json, **params):
+def predict(scene, output, raster, raster_format, preview, existing, changes, creation_options, overwrite, progress_mode,
+            as_json, **params):
     """Find the buildings in SCENE and write them to OUTPUT.
 
     SCENE is a georeferenced raster. A street-scene model (enet-camvid, enet-cityscapes) also
@@ -191,6 +222,7 @@ def predict(scene, output, raster, raster_format, preview, creation_options, ove
       geoseg predict scene.tif -o buildings.gpkg --raster probability.tif
       geoseg predict scene.tif -o town.gpkg --bbox 12.48,41.88,12.50,41.90 --bbox-crs EPSG:4326
       geoseg predict street.png --model enet-camvid --raster classes.png --preview view.png
+      geoseg predict scene.tif -o buildings.gpkg --compare osm_buildings.gpkg --osm new_for_josm.geojson
     """
     from geoseg.pipeline import predict as run
     from geoseg.progress import reporting
@@ -199,10 +231,11 @@ def predict(scene, output, raster, raster_format, preview, creation_options, ove
         raise click.UsageError("nothing to write: give -o/--output, --raster or --preview")
     if raster_format and not raster:
         raise click.UsageError("--raster-format goes with --raster")
+    comparison = comparison_of(existing, changes, output, compare_settings(params))
     options = predict_options(params)
     with reporting(progress_mode, said("quiet")) as report:
         summary = run(scene, output, options, raster=raster, raster_format=raster_format, preview=preview,
-                      overwrite=overwrite, creation_options=creation_options, progress=report)
+                      overwrite=overwrite, creation_options=creation_options, progress=report, comparison=comparison)
     written = ", ".join(p for p in (summary["output"], summary["raster"], summary["preview"]) if p)
     show_summary(summary, as_json,
                  (f"{summary['buildings']} {'class regions' if summary['multiclass'] else 'buildings'} "
@@ -215,8 +248,27 @@ def predict(scene, output, raster, raster_format, preview, creation_options, ove
                  + (f", {summary['cut_regions']} regions over --max-size cut" if summary["cut_regions"] else "")
                  + f", {summary['seconds']:.1f} s, "
                  f"{summary['megapixels_per_second']:.2f} MP/s on {summary['device']}, model {summary['model']})")
+    if summary["changes"] and not as_json and not said("quiet"):
+        click.echo(changes_line(summary["changes"]))
     if said("verbose"):
         click.echo(json.dumps(summary, indent=2), err=True)
+
+
+def comparison_of(existing: str | None, changes: str | None, output: str | None, settings):
+    """predict's --compare, or None; the changes go beside OUTPUT unless --changes names them."""
+    from pathlib import Path
+
+    from geoseg.changes.compare import Comparison
+
+    if existing is None:
+        if changes or settings != type(settings)():
+            raise click.UsageError("--changes, --match, --min-iou, --osm and --osm-source go with --compare")
+        return None
+    if changes is None:
+        if output is None:
+            raise click.UsageError("--compare needs -o/--output or --changes")
+        changes = str(Path(output).with_name(Path(output).stem + "_changes.gpkg"))
+    return Comparison(existing, changes, settings)
 
 
 @cli.command()
@@ -250,6 +302,71 @@ def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
                  f"threshold {summary['threshold']:g}"
                  + (f", {summary['cut_regions']} regions over --max-size cut" if summary["cut_regions"] else "")
                  + f", {summary['seconds']:.1f} s)")
+
+
+@cli.command()
+@click.argument("predicted", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--with", "existing", required=True, type=click.Path(dir_okay=False, path_type=str), help="The buildings already mapped: any vector file OGR reads (GeoPackage, shapefile, GeoJSON, an OpenStreetMap extract...), in any CRS.")
+@click.option("-o", "--output", required=True, help="The changes: a GeoPackage with the layers new, missing and matched, or one layer with a 'change' column in a single-layer format (.geojson, .fgb, .shp).")
+@match_options
+@click.option("--bbox", callback=_bbox, metavar="MINX,MINY,MAXX,MAXY", help="Count only buildings inside this box (in PREDICTED's CRS, or --bbox-crs).")
+@click.option("--bbox-crs", metavar="CRS", help="The CRS of --bbox, e.g. EPSG:4326 (lon,lat).")
+@click.option("--aoi", metavar="VECTOR", help="Count only buildings inside the polygons of this vector file (any CRS).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON line.")
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
+@verbosity
+def compare(predicted, existing, output, bbox, bbox_crs, aoi, as_json, overwrite, **params):
+    """What is new and what is gone: compare PREDICTED (the buildings geoseg found) with the
+    buildings already mapped (--with), e.g. OpenStreetMap or last year's run.
+
+    \b
+    new      found, not in the existing layer
+    missing  in the existing layer, not found (demolished, or missed): best_iou says how close
+    matched  in both, with their iou and the existing building's fid
+
+    Only the area both describe counts: the area PREDICTED was searched in (geoseg records
+    it; else the extent of its buildings), within --bbox or --aoi. A building counts where a
+    point inside it lies. Everything is compared in PREDICTED's CRS.
+
+    \b
+    geoseg compare buildings.gpkg --with osm_buildings.gpkg -o changes.gpkg
+    geoseg compare buildings.gpkg --with cadastre.shp --match overlap -o changes.gpkg --osm new.geojson
+    """
+    from geoseg.changes.compare import compare as run
+
+    settings = compare_settings(params, bbox=bbox, bbox_crs=bbox_crs, aoi=aoi)
+    summary = run(predicted, existing, output, settings, overwrite)
+    show_summary(summary, as_json, changes_line(summary))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object.")
+def info(path, as_json):
+    """Say what PATH, a file geoseg wrote (buildings, changes, probability raster), holds and
+    where it came from: geoseg's version, the model and a digest of its weights, the threshold
+    and shaping options, the source scene, its imagery date, and the area searched.
+
+    \b
+    geoseg info buildings.gpkg
+    """
+    from geoseg.info import output_info
+
+    found = output_info(path)
+    if as_json:
+        click.echo(json.dumps(found, default=str))
+        return
+    counts = found.get("features")
+    click.echo(f"{found['path']}: {found['kind']}, CRS {found['crs'] or 'none'}, "
+               + (", ".join(f"{layer}: {n} features" for layer, n in counts.items()) if counts is not None else
+                  f"{found['width']}x{found['height']} px, {found['bands']} band(s)"))
+    provenance = found["provenance"]
+    if not provenance:
+        click.echo("no geoseg provenance: this file was not written by geoseg (or by a version before 0.2)")
+        return
+    for key, value in provenance.items():
+        if value is not None:
+            click.echo(f"  {key:<17} {json.dumps(value) if isinstance(value, dict) else value}")
 
 
 @cli.command()

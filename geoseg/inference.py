@@ -3,6 +3,7 @@ class probabilities, on the best device there is."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from geoseg.cache import network_digest
 from geoseg.compiled import compiled_network
 from geoseg.errors import GeosegError
 from geoseg.models import registry
@@ -170,10 +172,13 @@ class FlipAverage:
 
 @dataclass
 class Predictor:
+    """A backend with its model's card; ``digest`` identifies the weights (outputs' provenance)."""
+
     backend: Backend
     card: ModelCard
     device: str
     name: str
+    digest: str = ""
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         probs = self.backend(np.ascontiguousarray(batch, dtype=np.float32))
@@ -213,13 +218,23 @@ def _load_predictor(model: str | Path | None, device: str, backend: str, precisi
         if not path.is_file():
             raise GeosegError(f"model file {path} does not exist")
         onnx = OnnxBackend(path, torch_device)
-        return Predictor(onnx, onnx.card, f"{torch_device} (onnxruntime)", onnx.card.name)
+        return Predictor(onnx, onnx.card, f"{torch_device} (onnxruntime)", onnx.card.name, file_digest(path))
     if model is not None and str(model).endswith(".onnx"):
         raise GeosegError("an .onnx model runs on the onnx backend; drop --backend torch")
     net, card = registry.load(model)
     label = f"{torch_device} ({precision})" if precision != "fp32" else str(torch_device)
+    digest = network_digest(net, card)
     backend_ = TorchBackend(net, card, torch_device, precision, compile=compile, batch_size=batch_size)
-    return Predictor(backend_, card, label, card.name)
+    return Predictor(backend_, card, label, card.name, digest)
+
+
+def file_digest(path: Path) -> str:
+    """16 hex digits of the SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def default_precision(device: torch.device) -> str:
@@ -231,7 +246,7 @@ def default_precision(device: torch.device) -> str:
 
 def exported(model: str | Path | None) -> Path:
     """The ONNX export of a preset or weights file, made once and cached by content."""
-    from geoseg.cache import cache_dir, network_digest
+    from geoseg.cache import cache_dir
     from geoseg.models.onnx import export
 
     net, card = registry.load(model)

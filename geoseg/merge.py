@@ -11,6 +11,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from geoseg.provenance import COLUMNS as PROVENANCE_COLUMNS
 from geoseg.vector_io import schema, write_vector
 from geoseg.ground import Ground
 from geoseg.vectorize import polygons
@@ -37,23 +38,24 @@ def merge_tiles(paths: list[Path], tolerance: float) -> tuple[gpd.GeoDataFrame, 
     """All buildings of ``paths`` in the first file's CRS, and their columns; buildings of the
     same class from *different* files closer than ``tolerance`` (map units; half a pixel
     suits) are joined. A joined building keeps its class, is ``regularized`` only if all its
-    pieces were, and scores the area-weighted mean of theirs."""
+    pieces were, scores the area-weighted mean of theirs, and lists the sources, models and
+    imagery dates of its pieces."""
     frames = []
-    for source, path in enumerate(paths):
+    for tile, path in enumerate(paths):
         frame = pyogrio.read_dataframe(path)
         if len(frame):
-            frame["source"] = source
+            frame["_tile"] = tile
             frames.append(frame)
     multiclass = any("class_id" in f for f in frames)
     regularized = any("regularized" in f for f in frames)
-    columns = schema(multiclass, regularized)
+    columns = schema(multiclass, regularized) | {c: t for c, t in PROVENANCE_COLUMNS.items() if any(c in f for f in frames)}
     if not frames:
         return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=None), columns
     crs = frames[0].crs
     data = gpd.GeoDataFrame(pd.concat([f.to_crs(crs) for f in frames], ignore_index=True), crs=crs)
     tree = shapely.STRtree(data.geometry.values)
     left, right = tree.query(data.geometry.buffer(tolerance).values, predicate="intersects")
-    across = data["source"].values[left] != data["source"].values[right]
+    across = data["_tile"].values[left] != data["_tile"].values[right]
     if multiclass:
         across &= data["class_id"].values[left] == data["class_id"].values[right]
     groups = _components(np.stack([left[across], right[across]], axis=1), len(data))
@@ -70,6 +72,9 @@ def merge_tiles(paths: list[Path], tolerance: float) -> tuple[gpd.GeoDataFrame, 
             kept |= {"class_id": members["class_id"].iloc[0], "class": members["class"].iloc[0]}
         if regularized:
             kept["regularized"] = bool(members["regularized"].fillna(False).all())
+        for name in PROVENANCE_COLUMNS.keys() & set(members):  # of every piece: "a.tif; b.tif"
+            known = sorted({str(v) for v in members[name].values if isinstance(v, str)})
+            kept[name] = "; ".join(known) or None
         for part in polygons(geom):
             records.append({
                 "geometry": part,

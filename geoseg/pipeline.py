@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import asdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,9 +14,11 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from geoseg.area import area_of_interest
+from geoseg import __version__
+from geoseg.area import Area, area_of_interest, searched_area
 from geoseg.atomic import check_outputs
 from geoseg.background import Background
+from geoseg.changes.compare import Comparison
 from geoseg.errors import GeosegError
 from geoseg.formats import driver_for, resolve_format
 from geoseg.ground import pixel_size_m
@@ -26,12 +29,14 @@ from geoseg.models.card import ModelCard
 from geoseg.preview import ClassThumbnail, render_class_preview, render_preview
 from geoseg.raster import Scaling, check_georeference, open_scene, read_tile, scene_scaling, select_bands
 from geoseg.raster_output import create_raster, output_profile, raster_output, writing
-from geoseg.sources import Source, as_source, remote_settings
+from geoseg.provenance import Provenance, area_text, imagery_date
+from geoseg.sources import Source, as_source, remote_settings, source_name
 from geoseg.stitch import StripeStitcher
 from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
 from geoseg.stripes import BLOCK, RasterLayout, StripeVectorizer
-from geoseg.vector_io import write_vector
+from geoseg.vector_io import frame_of, write_vector
+from geoseg.vectorize import Shaping
 from geoseg.resample import SceneView, scene_view, target_gsd
 
 COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where loading (~1 s) or a first compile (~30 s) pays off
@@ -51,6 +56,7 @@ def predict(
     creation_options: dict | None = None,
     progress: Progress = no_progress,
     predictor: Predictor | None = None,
+    comparison: Comparison | None = None,
 ) -> dict:
     """Extract buildings from ``scene`` as ``options`` say; write polygons to ``output`` and
     optionally the probability raster and a preview PNG. Returns a summary dict. Nothing is
@@ -60,16 +66,18 @@ def predict(
     area of interest if there is one, as ``raster_format`` says (``gtiff``, ``cog`` or ``png``;
     by default PNG for a .png name, GeoTIFF otherwise). A ready ``predictor`` replaces the options that choose
     the model and how it runs (:data:`geoseg.options.ENGINE`), which must then be left as
-    they are."""
+    they are. A ``comparison`` also compares the buildings found with a layer of mapped ones
+    (:mod:`geoseg.changes.compare`; that layer is read before the model runs)."""
     if predictor is not None and options.changed_engine():
         raise GeosegError(f"predict() takes a predictor or {', '.join(options.changed_engine())}, not both: the "
                           "predictor already fixes the model and how it runs")
     started = time.perf_counter()
     watch = Stopwatch()
     scene = as_source(scene)
-    check_outputs(scene, [output, raster, preview], overwrite)
+    check_outputs(scene, [output, raster, preview, *(comparison.outputs() if comparison else ())], overwrite)
     if output is not None:
         driver_for(output)
+    mapped = comparison.read() if comparison else None
     with (rasterio.Env(**GDAL_OPTIONS, **remote_settings(scene)), open_scene(scene, georeferenced=False) as src,
           contextlib.ExitStack() as stack):
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(src)))
@@ -94,6 +102,7 @@ def predict(
             area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, src.crs)
             view = scene_view(scene, src, target_gsd(options.gsd, card.gsd_for(pixel_size_m(src.transform, src.crs))), area)
             seen = view.on(src)
+            provenance = run_provenance(scene, src, seen, area, predictor, threshold, shaping)
         grid = tile_grid(seen.height, seen.width, tile, overlap)
         layout = RasterLayout(card, threshold)
         prob_path = None
@@ -106,7 +115,7 @@ def predict(
                 writer.enter_context(writing(raster))
                 profile = output_profile(seen, layout.count, "uint8", BLOCK, **(creation_options or {}))
                 dst = writer.enter_context(create_raster(prob_path, profile))
-                layout.describe(dst, predictor.name, threshold, shaping)
+                layout.describe(dst, predictor.name, threshold, shaping, provenance)
             thumbnail = ClassThumbnail(seen.height, seen.width) if preview is not None and not layout.binary else None
             polygons = output is not None or (preview is not None and layout.binary)  # else nothing needs them
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail,
@@ -117,7 +126,10 @@ def predict(
         records = stripes.result
         with watch("write"):
             if output is not None:
-                write_vector(records, output, src.crs, layout.schema(shaping), overwrite)
+                write_vector(records, output, src.crs, layout.schema(shaping), overwrite, provenance)
+            if comparison is not None:
+                found = frame_of(records, src.crs, layout.schema(shaping), provenance)
+                compared = comparison.run(found, provenance, mapped, overwrite)
             if preview is not None:
                 native = scene_view(scene, src, None, area).on(src)  # the scene at its own pixels, within the area
                 render_preview_for(native, chosen, records, thumbnail, preview, card, overwrite)
@@ -144,7 +156,20 @@ def predict(
         "compiled": bool(getattr(predictor.backend, "compiled", False)),
         "model": predictor.name,
         "stages": watch.rounded(),
+        "changes": compared if comparison is not None else None,
     }
+
+
+def run_provenance(scene: Source, src: rasterio.DatasetReader, seen, area: Area | None, predictor: Predictor,
+                   threshold: float, shaping: Shaping) -> Provenance:
+    """What made this run's outputs: the model, its settings, the scene, its imagery date and the
+    area searched (the grid the model saw, within the area of interest)."""
+    searched = searched_area(seen.transform, seen.height, seen.width, area)
+    tags = {**src.tags(), **src.tags(ns="IMAGERY")}
+    date, tag = imagery_date(tags)
+    return Provenance(version=__version__, model=predictor.name, model_digest=predictor.digest,
+                      threshold=round(float(threshold), 4), shaping=asdict(shaping), source=source_name(scene),
+                      imagery_date=date, imagery_date_tag=tag, area_wkt=area_text(searched))
 
 
 def wants_compile(option: str, megapixels: float) -> bool:

@@ -9,12 +9,13 @@ threshold and splitting ``predict`` used; they are the defaults here.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 from rasterio.windows import Window
 
-from geoseg.area import area_of_interest
+from geoseg.area import area_of_interest, searched_area
 from geoseg.atomic import check_outputs
 from geoseg.background import Background
 from geoseg.errors import GeosegError
@@ -22,6 +23,7 @@ from geoseg.formats import driver_for
 from geoseg.ground import pixel_size_m
 from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
+from geoseg.provenance import Provenance, area_text
 from geoseg.raster import open_scene, reading
 from geoseg.resample import scene_view
 from geoseg.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer, to_byte
@@ -60,8 +62,11 @@ def vectorize_raster(raster: str | Path, output: str | Path, options: PredictOpt
                 stripes.put((y, _as_byte(values)[None], valid))
                 progress("vectorize", window.height, seen.height)
         records = stripes.result
+        made = Provenance.from_metadata(tags)  # the run that wrote the raster, now with this shaping
+        provenance = made and replace(made, threshold=threshold, shaping=asdict(shaping), area_wkt=area_text(
+            searched_area(seen.transform, seen.height, seen.width, area)))
         with watch("write"):
-            write_vector(records, output, src.crs, layout.schema(shaping), overwrite)
+            write_vector(records, output, src.crs, layout.schema(shaping), overwrite, provenance)
     seconds = time.perf_counter() - started
     megapixels = seen.width * seen.height / 1e6
     return {

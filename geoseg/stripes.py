@@ -17,6 +17,7 @@ from geoseg.background import Stopped
 from geoseg.ground import pixel_size_m
 from geoseg.models.card import ModelCard
 from geoseg.preview import ClassThumbnail
+from geoseg.provenance import Provenance
 from geoseg.separate import separated
 from geoseg.timing import Stopwatch
 from geoseg.vector_io import schema
@@ -121,9 +122,13 @@ class RasterLayout:
         """How overviews of the raster are made: probabilities averaged, class IDs picked."""
         return "average" if self.binary else "nearest"
 
-    def describe(self, dst: rasterio.io.DatasetWriter, model: str, threshold: float, shaping: Shaping) -> None:
-        """Band descriptions, the class colours, and the tags ``geoseg vectorize`` reads."""
-        dst.update_tags(**{TAG_MODEL: model, TAG_THRESHOLD: threshold, TAG_SEPARATE: "yes" if shaping.separate else "no"})
+    def describe(self, dst: rasterio.io.DatasetWriter, model: str, threshold: float, shaping: Shaping,
+                 provenance: Provenance | None = None) -> None:
+        """Band descriptions, the class colours, the tags ``geoseg vectorize`` reads and the run's
+        provenance (``geoseg info``)."""
+        tags = provenance.metadata() if provenance else {}
+        dst.update_tags(**(tags | {TAG_MODEL: model, TAG_THRESHOLD: threshold,
+                                   TAG_SEPARATE: "yes" if shaping.separate else "no"}))
         if self.binary:
             dst.set_band_description(1, "building probability (0-255)")
             return

@@ -1,0 +1,1 @@
+"""What changed between buildings found and buildings already mapped (``geoseg compare``)."""
