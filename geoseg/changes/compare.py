@@ -126,8 +126,7 @@ def inside(frame: gpd.GeoDataFrame, area) -> gpd.GeoDataFrame:
 
 
 def changes(found: gpd.GeoDataFrame, mapped: gpd.GeoDataFrame, area, settings: CompareSettings) -> Changes:
-    """Compare ``found`` with ``mapped`` (any CRS; brought to the found buildings') within ``area``."""
-    mapped = mapped.to_crs(found.crs) if mapped.crs != found.crs else mapped
+    """Compare ``found`` with ``mapped`` (in the same CRS) within ``area``."""
     found, mapped = inside(found, area), inside(mapped, area)
     pairs = match(found.geometry.values, mapped.geometry.values, settings.rule, settings.min_iou)
     return Changes(*_layers(found, mapped, pairs), found=len(found), existing=len(mapped))
@@ -204,6 +203,7 @@ def compare(found_path: str | Path, existing: str | Path, output: str | Path, se
 def compare_frames(found: gpd.GeoDataFrame, provenance: Provenance | None, mapped: gpd.GeoDataFrame,
                    existing_name: str, output: str | Path, settings: CompareSettings, overwrite: bool) -> dict:
     """:func:`compare` on layers already read (``predict --compare`` hands its own over)."""
+    mapped = mapped.to_crs(found.crs) if mapped.crs != found.crs else mapped
     limit = area_of_interest(settings.bbox, settings.bbox_crs, settings.aoi, found.crs)
     area = counted_area(found, mapped, provenance, limit)
     result = changes(found, mapped, area, settings)
