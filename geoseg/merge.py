@@ -59,7 +59,7 @@ def merge_tiles(paths: list[Path], tolerance: float) -> tuple[gpd.GeoDataFrame, 
     if multiclass:
         across &= data["class_id"].values[left] == data["class_id"].values[right]
     groups = _components(np.stack([left[across], right[across]], axis=1), len(data))
-    ground = Ground(crs)
+    ground = Ground(crs, at=tuple(shapely.box(*data.total_bounds).centroid.coords[0]))
     records = []
     for _, members in data.groupby(groups):
         geom = members.geometry.iloc[0]

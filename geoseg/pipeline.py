@@ -32,6 +32,7 @@ from geoseg.raster_output import create_raster, output_profile, raster_output, w
 from geoseg.provenance import Provenance, area_text, imagery_date
 from geoseg.sources import Source, as_source, remote_settings, source_name
 from geoseg.stitch import StripeStitcher
+from geoseg.tileservice import is_tile_service, service_scene
 from geoseg.timing import Stopwatch
 from geoseg.tiling import Tile, TileGrid, tile_grid
 from geoseg.stripes import BLOCK, RasterLayout, StripeVectorizer
@@ -78,8 +79,12 @@ def predict(
     if output is not None:
         driver_for(output)
     mapped = comparison.read() if comparison else None
-    with (rasterio.Env(**GDAL_OPTIONS, **remote_settings(scene)), open_scene(scene, georeferenced=False) as src,
-          contextlib.ExitStack() as stack):
+    name, service = scene, is_tile_service(scene)
+    with rasterio.Env(**GDAL_OPTIONS, **remote_settings(scene)), contextlib.ExitStack() as stack:
+        if service:  # the model's pixel size chooses the zoom, so the model comes first
+            predictor = predictor or load_predictor(**options.engine() | {"compile": options.compile == "yes"})
+            scene = tile_scene(scene, options, predictor.card)
+        src = stack.enter_context(open_scene(scene, georeferenced=False))
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(src)))
         megapixels = src.width * src.height / 1e6
         with watch("prepare"):
@@ -102,7 +107,7 @@ def predict(
             area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, src.crs)
             view = scene_view(scene, src, target_gsd(options.gsd, card.gsd_for(pixel_size_m(src.transform, src.crs))), area)
             seen = view.on(src)
-            provenance = run_provenance(scene, src, seen, area, predictor, threshold, shaping)
+            provenance = run_provenance(name, src, seen, area, predictor, threshold, shaping)
         grid = tile_grid(seen.height, seen.width, tile, overlap)
         layout = RasterLayout(card, threshold)
         prob_path = None
@@ -135,7 +140,7 @@ def predict(
                 render_preview_for(native, chosen, records, thumbnail, preview, card, overwrite)
     seconds = time.perf_counter() - started
     return {
-        "scene": str(scene),
+        "scene": str(name),
         "output": str(output) if output else None,
         "raster": str(raster) if raster else None,
         "preview": str(preview) if preview else None,
@@ -158,6 +163,16 @@ def predict(
         "stages": watch.rounded(),
         "changes": compared if comparison is not None else None,
     }
+
+
+def tile_scene(service: str, options: PredictOptions, card: ModelCard) -> Path:
+    """The scene to read for a tile service: the tiles over the area of interest, at the zoom
+    whose pixels match what the model sees (:mod:`geoseg.tileservice`)."""
+    from geoseg.cache import cache_dir
+
+    area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, "EPSG:4326")
+    gsd = target_gsd(options.gsd, card.gsd_m)
+    return service_scene(service, area.bounds if area else None, gsd, cache_dir() / "tiles")
 
 
 def run_provenance(scene: Source, src: rasterio.DatasetReader, seen, area: Area | None, predictor: Predictor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,7 +216,21 @@ def reading(src: rasterio.DatasetReader):
     try:
         yield
     except RasterioIOError as exc:
-        raise GeosegError(f"{src.name} could not be read; the file may be truncated or corrupt ({_first_line(exc.__cause__ or exc)})") from None
+        detail = _first_line(exc.__cause__ or exc)
+        raise GeosegError(tile_failure(detail) or f"{src.name} could not be read; the file may be truncated or corrupt "
+                                                  f"({detail})") from None
+
+
+def tile_failure(detail: str) -> str | None:
+    """A tile service's failed read (GDAL's WMS driver) in words; None for any other failure."""
+    fetched = re.search(r"GDALWMS: ReadBlockFromFile \((.+)\) failed", detail)
+    if fetched:
+        return f"the tile service answered {fetched[1]} with something that is not an image (an error page, or a login?)"
+    missing = re.search(r"GDALWMS: Unable to download block (\d+), (\d+)", detail)
+    if missing:
+        return (f"the tile service gave no tile at column {missing[1]}, row {missing[2]} (an HTTP error such as 404: "
+                "no imagery there at this zoom; a larger --gsd asks for a coarser zoom)")
+    return None
 
 
 def _first_line(exc: Exception) -> str:

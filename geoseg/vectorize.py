@@ -264,7 +264,7 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
     simplification made overlap is cut back, so polygons never overlap. Then they move onto
     the map; buildings below ``min_area_m2`` are dropped.
     """
-    ground = Ground(crs)
+    ground = Ground(crs, at=(transform.c, transform.f))
     pixel_m = pixel_size_m(transform, crs)
     pixel_area = pixel_m**2
     tolerance = (shaping.simplify_m if shaping.simplify_m is not None else pixel_m) / pixel_m

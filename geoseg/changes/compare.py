@@ -129,11 +129,11 @@ def changes(found: gpd.GeoDataFrame, mapped: gpd.GeoDataFrame, area, settings: C
     """Compare ``found`` with ``mapped`` (in the same CRS) within ``area``."""
     found, mapped = inside(found, area), inside(mapped, area)
     pairs = match(found.geometry.values, mapped.geometry.values, settings.rule, settings.min_iou)
-    return Changes(*_layers(found, mapped, pairs), found=len(found), existing=len(mapped))
+    ground = Ground(found.crs, at=area.centroid.coords[0])
+    return Changes(*_layers(found, mapped, pairs, ground), found=len(found), existing=len(mapped))
 
 
-def _layers(found: gpd.GeoDataFrame, mapped: gpd.GeoDataFrame, pairs: Matching):
-    ground = Ground(found.crs)
+def _layers(found: gpd.GeoDataFrame, mapped: gpd.GeoDataFrame, pairs: Matching, ground: Ground):
     found = found.drop(columns=[c for c in found.columns if c in ("change", "existing_fid", "iou")])
     new = found.iloc[pairs.new].assign(change="new")
     matched = found.iloc[pairs.found].assign(change="matched", existing_fid=mapped.index.values[pairs.mapped],
