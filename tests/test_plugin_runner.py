@@ -124,3 +124,24 @@ def test_remote_layer_sources_are_readable_and_get_an_output_in_the_home_folder(
     assert runner.output_beside("/data/a.tif", "_buildings.gpkg") == "/data/a_buildings.gpkg"
     args = runner.predict_command("/bin/geoseg", url, "out.gpkg")
     assert parsed(args)[1]["scene"] == url  # unchanged on its way to the CLI
+
+
+def test_tile_layers_become_what_geoseg_reads():
+    xyz = "type=xyz&url=https://tiles.example/%7Bz%7D/%7Bx%7D/%7By%7D.jpg?key%3Dabc&zmax=19&zmin=0"
+    assert runner.layer_scene("wms", xyz) == "https://tiles.example/{z}/{x}/{y}.jpg?key=abc"
+    wmts = ("contextualWMSLegend=0&crs=EPSG:3857&dpiMode=7&featureCount=10&format=image/jpeg&layers=ortho"
+            "&styles=default&tileMatrixSet=GoogleMapsCompatible&url=https://wmts.example/WMTSCapabilities.xml")
+    assert runner.layer_scene("wms", wmts) == ("WMTS:https://wmts.example/WMTSCapabilities.xml,layer=ortho,"
+                                               "tilematrixset=GoogleMapsCompatible,style=default")
+    plain_wms = "crs=EPSG:4326&format=image/png&layers=roads&styles=&url=https://maps.example/wms"
+    assert runner.layer_scene("wms", plain_wms) is None and runner.layer_scene("postgresraster", "x") is None
+
+
+def test_compare_and_predict_compare_arguments_parse_as_the_cli_reads_them():
+    command, params = parsed(runner.compare_command("/bin/geoseg", "found.gpkg", "osm.gpkg", "c.gpkg",
+                                                    {"match": "overlap", "min_iou": 0.3, "osm": "new.geojson"}))
+    assert command == "compare" and params["existing"] == "osm.gpkg" and params["rule"] == "overlap"
+    assert params["min_iou"] == 0.3 and params["osm"] == "new.geojson" and params["overwrite"]
+    command, params = parsed(runner.predict_command("/bin/geoseg", "s.tif", "b.gpkg",
+                                                    {"compare": "m.gpkg", "changes": "b_changes.gpkg"}))
+    assert params["existing"] == "m.gpkg" and params["changes"] == "b_changes.gpkg"

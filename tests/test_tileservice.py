@@ -2,9 +2,6 @@
 
 import io
 import math
-import threading
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pyogrio
@@ -16,6 +13,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 
 from conftest import rectangles_scene
+from tile_server import TileServer, tile_index
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
@@ -34,42 +32,12 @@ def test_the_zoom_matches_the_models_pixels_at_the_latitude():
         wms_description("http://{s}.t/{z}/{x}/{y}.png", 3, "/tmp")
 
 
-class TileServer:
-    """Serves ``tiles`` (path -> bytes) on loopback; ``requests`` counts what was asked."""
-
-    def __init__(self, tiles: dict[str, bytes]) -> None:
-        self.tiles, self.requests = tiles, Counter()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server.requests[self.path] += 1
-                body = server.tiles.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Content-Type", "text/html" if body.startswith(b"<") else "image/png")
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.template = f"http://127.0.0.1:{self.httpd.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
-
-
 @pytest.fixture
 def service(tmp_path, monkeypatch):
     """A 2 x 2-tile XYZ service over Las Vegas, the same imagery as a GeoTIFF, and the bbox."""
     monkeypatch.setenv("GEOSEG_CACHE", str(tmp_path / "cache"))
     res = 2 * WORLD / (TILE * 2**ZOOM)
-    x = math.radians(LON) * 6378137.0
-    y = math.log(math.tan(math.pi / 4 + math.radians(LAT) / 2)) * 6378137.0
-    col, row = int((x + WORLD) // (res * TILE)), int((WORLD - y) // (res * TILE))
+    col, row = tile_index(LON, LAT, ZOOM)
     image = rectangles_scene(512, 512, BOXES)
     tiles = {}
     for r in range(2):
@@ -85,7 +53,7 @@ def service(tmp_path, monkeypatch):
     bbox = transform_bounds("EPSG:3857", "EPSG:4326", x0 + 8 * res, y0 - 504 * res, x0 + 504 * res, y0 - 8 * res)
     server = TileServer(tiles)
     yield server, tif, PredictOptions(bbox=bbox, bbox_crs="EPSG:4326", gsd="0.5", tile_size=128, overlap=32)
-    server.httpd.shutdown()
+    server.close()
 
 
 def test_an_xyz_service_gives_what_the_same_geotiff_gives(tmp_path, service, bright_predictor):

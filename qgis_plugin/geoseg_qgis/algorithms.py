@@ -1,12 +1,17 @@
-"""Processing algorithms: extract buildings from one raster, or from every raster of a folder.
-Both run the geoseg command line, so they work in the toolbox, the model builder, batch mode
-and qgis_process."""
+"""Processing algorithms: extract buildings from one raster (a file, a URL, or an XYZ/WMTS
+layer) or from every raster of a folder, re-threshold a probability raster, and compare
+buildings found with buildings already mapped. All run the geoseg command line, so they work
+in the toolbox, the model builder, batch mode and qgis_process."""
 
 from __future__ import annotations
+
+import tempfile
 
 from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -24,6 +29,8 @@ from qgis.core import (
 
 from . import runner
 from .settings import configured_executable
+from .styles import style_changes
+from .vectors import LayerError, vector_file
 
 DEVICES = ["auto", "cpu", "cuda"]
 
@@ -84,12 +91,14 @@ class _Base(QgsProcessingAlgorithm):
             "SEPARATE", "Touching buildings", options=list(runner.SEPARATE), defaultValue=0))
         self.addParameter(QgsProcessingParameterBoolean("REGULARIZE", "Straighten outlines", defaultValue=False))
 
-    def _raster_file(self, parameters, context):
-        """The INPUT raster layer, which geoseg reads from its file."""
+    def _raster_file(self, parameters, context) -> str:
+        """What geoseg reads for the INPUT raster layer: its file or URL, or its XYZ/WMTS service."""
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        if layer is None or layer.providerType() != "gdal":
-            raise QgsProcessingException("the input must be a raster layer that GDAL reads (a file or a URL)")
-        return layer
+        scene = runner.layer_scene(layer.providerType(), layer.source()) if layer is not None else None
+        if scene is None:
+            raise QgsProcessingException("the input must be a raster layer that GDAL reads (a file or a URL) "
+                                         "or an XYZ or WMTS tile layer")
+        return scene
 
     def _options(self, parameters, context, feedback) -> dict:
         """geoseg's options (by name) for the parameters this algorithm has and the user gave."""
@@ -129,7 +138,9 @@ class ExtractBuildings(_Base):
         return ("Finds the buildings in a georeferenced raster with geoseg's building model and writes one "
                 "polygon per building (area_m2, perimeter_m, score) in the raster's CRS. Optionally also "
                 "the building probability raster. With an extent or polygons, only that area is read and "
-                "buildings crossing its edge are cut there.")
+                "buildings crossing its edge are cut there. An XYZ or WMTS tile layer (an online basemap) "
+                "needs an extent or polygons: only the tiles over them are fetched, at the zoom that matches "
+                "the model's pixel size.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Raster layer"))
@@ -144,10 +155,10 @@ class ExtractBuildings(_Base):
         self.addParameter(raster)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self._raster_file(parameters, context)
+        scene = self._raster_file(parameters, context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         raster = self.parameterAsOutputLayer(parameters, "PROBABILITY", context) or None
-        args = runner.predict_command(executable(), layer.source(), output,
+        args = runner.predict_command(executable(), scene, output,
                                       self._options(parameters, context, feedback), raster)
         run_cli(args, feedback)
         return {"OUTPUT": output, "PROBABILITY": raster}
@@ -209,8 +220,71 @@ class VectorizeProbability(_Base):
         self.addParameter(output)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self._raster_file(parameters, context)
+        raster = self._raster_file(parameters, context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        args = runner.vectorize_command(executable(), layer.source(), output, self._options(parameters, context, feedback))
+        args = runner.vectorize_command(executable(), raster, output, self._options(parameters, context, feedback))
         run_cli(args, feedback)
         return {"OUTPUT": output}
+
+
+MATCHES = {"one-to-one, intersection over union at least the minimum": "iou",
+           "any overlap (an existing layer drawn at another level of detail)": "overlap"}
+_STYLERS: list = []  # Processing keeps only a weak reference to a layer post-processor
+
+
+class _ChangesStyle(QgsProcessingLayerPostProcessorInterface):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
+        style_changes(layer, self.kind)
+
+
+class CompareBuildings(_Base):
+    def name(self) -> str:
+        return "comparebuildings"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Compare with mapped buildings"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return ("Compares buildings found (usually geoseg's) with a layer of buildings already mapped "
+                "(OpenStreetMap, a cadastre, last year's run) and adds three layers: new (found, not mapped), "
+                "missing (mapped, not found: demolished or missed, with the best overlap found) and matched "
+                "(with their intersection over union). Only the area the found buildings were searched in "
+                "counts (geoseg records it in its outputs). Optionally also writes the new buildings as "
+                "GeoJSON for OpenStreetMap (EPSG:4326, building=yes), ready to review in JOSM.")
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            "INPUT", "Buildings found", [QgsProcessing.TypeVectorPolygon]))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            "EXISTING", "Buildings already mapped", [QgsProcessing.TypeVectorPolygon]))
+        self.addParameter(QgsProcessingParameterEnum("MATCH", "A match is", options=list(MATCHES), defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            "MIN_IOU", "Minimum intersection over union", QgsProcessingParameterNumber.Double, 0.5,
+            minValue=0.01, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "Changes", "GeoPackage (*.gpkg)"))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            "OSM", "New buildings for OpenStreetMap", "GeoJSON (*.geojson)", optional=True, createByDefault=False))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        output = self.parameterAsFileOutput(parameters, "OUTPUT", context)
+        osm = self.parameterAsFileOutput(parameters, "OSM", context) or None
+        with tempfile.TemporaryDirectory(prefix="geoseg-compare-") as scratch:
+            try:
+                found = vector_file(self.parameterAsVectorLayer(parameters, "INPUT", context), scratch, "found")
+                existing = vector_file(self.parameterAsVectorLayer(parameters, "EXISTING", context), scratch, "existing")
+            except LayerError as exc:
+                raise QgsProcessingException(str(exc)) from None
+            options = {"match": list(MATCHES.values())[self.parameterAsEnum(parameters, "MATCH", context)],
+                       "min_iou": self.parameterAsDouble(parameters, "MIN_IOU", context), "osm": osm}
+            run_cli(runner.compare_command(executable(), found, existing, output, options), feedback)
+        for kind in ("new", "missing", "matched"):
+            details = QgsProcessingContext.LayerDetails(f"{kind} buildings", context.project(), "OUTPUT")
+            styler = _ChangesStyle(kind)
+            _STYLERS.append(styler)
+            details.setPostProcessor(styler)
+            context.addLayerToLoadOnCompletion(f"{output}|layername={kind}", details)
+        return {"OUTPUT": output, "OSM": osm}

@@ -3,9 +3,7 @@ its CRS, selected polygons a GeoPackage for ``--aoi``."""
 
 from __future__ import annotations
 
-import os
-
-from qgis.core import QgsProject, QgsVectorFileWriter
+from .vectors import LayerError, vector_file
 
 
 class AreaError(Exception):
@@ -24,11 +22,7 @@ def area_options(area, folder: str) -> dict:
     layer = area[1]
     if layer is None or layer.selectedFeatureCount() == 0:
         raise AreaError("select the polygons of the area first (or choose another area)")
-    path = os.path.join(folder, "area.gpkg")
-    save = QgsVectorFileWriter.SaveVectorOptions()
-    save.driverName = "GPKG"
-    save.onlySelectedFeatures = True
-    result = QgsVectorFileWriter.writeAsVectorFormatV3(layer, path, QgsProject.instance().transformContext(), save)
-    if result[0] != QgsVectorFileWriter.NoError:
-        raise AreaError(f"could not write the selected features to {path}: {result[1]}")
-    return {"aoi": path}
+    try:
+        return {"aoi": vector_file(layer, folder, "area", selected_only=True)}
+    except LayerError as exc:
+        raise AreaError(str(exc)) from None

@@ -55,10 +55,17 @@ class ExtractDialog(QDialog):
         self.output.setStorageMode(QgsFileWidget.SaveFile)
         self.output.setFilter("GeoPackage (*.gpkg);;GeoJSON (*.geojson);;FlatGeobuf (*.fgb);;Shapefile (*.shp)")
         self.with_raster = QCheckBox("also write the probability raster", self)
+        self.compare = QgsMapLayerComboBox(self)  # optional: buildings already mapped
+        self.compare.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.compare.setAllowEmptyLayer(True)
+        self.compare.setLayer(None)
+        self.compare.setToolTip("Buildings already mapped (OpenStreetMap, a cadastre, last year's run): the result also "
+                                "gets the layers new, missing and matched")
         for label, widget in (("Raster layer", self.layer), ("Area", self.area), ("Area layer", self.area_layer),
                               ("Model", self.model), ("Threshold", self.threshold), ("Device", self.device),
                               ("Touching buildings", self.separate), ("", self.regularize),
-                              ("", self.native_pixels), ("Output", self.output), ("", self.with_raster)):
+                              ("", self.native_pixels), ("Output", self.output), ("", self.with_raster),
+                              ("Compare with", self.compare)):
             form.addRow(label, widget)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, parent=self)
         buttons.accepted.connect(self.accept)
@@ -68,8 +75,13 @@ class ExtractDialog(QDialog):
         self._suggest_output(self.layer.currentLayer())
 
     def _suggest_output(self, layer) -> None:
-        if layer is not None and not self.output.filePath():
+        if layer is None or self.output.filePath():
+            return
+        if layer.providerType() == "gdal":
             self.output.setFilePath(runner.output_beside(layer.source(), "_buildings.gpkg"))
+        else:  # a tile service: named after the layer, in the home folder
+            name = "".join(c if c.isalnum() or c in "-_" else "_" for c in layer.name()) or "basemap"
+            self.output.setFilePath(os.path.join(os.path.expanduser("~"), f"{name}_buildings.gpkg"))
 
     def values(self) -> dict:
         """What the user chose, as keyword arguments of GeosegPlugin.start. ``options`` holds
@@ -89,6 +101,7 @@ class ExtractDialog(QDialog):
             "raster": os.path.splitext(output)[0] + "_prob.tif" if self.with_raster.isChecked() else None,
             "options": {k: v for k, v in options.items() if v is not None},
             "area": self._area(),
+            "compare": self.compare.currentLayer(),
         }
 
     def _area(self):

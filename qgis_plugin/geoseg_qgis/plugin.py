@@ -16,8 +16,9 @@ from .area import AreaError, area_options
 from .dialog import ExtractDialog
 from .provider import GeosegProvider
 from .settings import configured_executable
-from .styles import style_buildings
+from .styles import style_buildings, style_changes
 from .task import GeosegTask
+from .vectors import LayerError, vector_file
 
 MENU = "&geoseg"
 ICON = os.path.join(os.path.dirname(__file__), "icon.svg")
@@ -61,12 +62,16 @@ class GeosegPlugin:
             self.start(**dialog.values())
 
     def start(self, layer, output: str, raster: str | None = None, options: dict | None = None,
-              area=None) -> GeosegTask | None:
+              area=None, compare=None) -> GeosegTask | None:
         """Run geoseg on ``layer`` in a background task; the result is added to the map.
         ``options`` are geoseg's prediction options by name (see runner.option_arguments);
-        ``area`` limits the run (see area.area_options)."""
-        if layer is None or layer.providerType() != "gdal" or not runner.readable_source(layer.source()):
-            self._tell("choose a raster layer stored in a file (GeoTIFF) or read from a URL", Qgis.Warning)
+        ``area`` limits the run (see area.area_options; a tile layer, which covers the world,
+        defaults to the map extent); ``compare``, a polygon layer of buildings already mapped,
+        adds the layers new, missing and matched."""
+        scene = runner.layer_scene(layer.providerType(), layer.source()) if layer is not None else None
+        if scene is None:
+            self._tell("choose a raster layer stored in a file (GeoTIFF), read from a URL, or an XYZ or WMTS "
+                       "tile layer", Qgis.Warning)
             return None
         if not output:
             self._tell("choose an output file", Qgis.Warning)
@@ -76,21 +81,27 @@ class GeosegPlugin:
         except runner.RunnerError as exc:
             self._tell(str(exc), Qgis.Critical)
             return None
+        if area is None and layer.providerType() == "wms":
+            canvas = self.iface.mapCanvas()
+            area = ("extent", canvas.extent(), canvas.mapSettings().destinationCrs())
         scratch = tempfile.mkdtemp(prefix="geoseg-area-")
+        changes = os.path.splitext(output)[0] + "_changes.gpkg" if compare is not None else None
         try:
             chosen = {**(options or {}), **area_options(area, scratch)}
-        except AreaError as exc:
+            if compare is not None:
+                chosen |= {"compare": vector_file(compare, scratch, "mapped"), "changes": changes}
+        except (AreaError, LayerError) as exc:
             shutil.rmtree(scratch, ignore_errors=True)
             self._tell(str(exc), Qgis.Warning)
             return None
-        args = runner.predict_command(executable, layer.source(), output, chosen, raster)
+        args = runner.predict_command(executable, scene, output, chosen, raster)
         name = f"{layer.name()} buildings"
 
         def done(ok: bool, error: str | None, canceled: bool) -> None:
             shutil.rmtree(scratch, ignore_errors=True)
             self.tasks = [t for t in self.tasks if t is not task]
             if ok:
-                self._add_outputs(output, raster, name)
+                self._add_outputs(output, raster, name, changes)
             elif canceled:
                 self._tell(f"{name}: cancelled; nothing was written", Qgis.Info)
             else:
@@ -101,14 +112,21 @@ class GeosegPlugin:
         QgsApplication.taskManager().addTask(task)
         return task
 
-    def _add_outputs(self, output: str, raster: str | None, name: str) -> None:
+    def _add_outputs(self, output: str, raster: str | None, name: str, changes: str | None = None) -> None:
         project = QgsProject.instance()
         if raster:
             project.addMapLayer(QgsRasterLayer(raster, f"{name} probability", "gdal"))
         layer = QgsVectorLayer(f"{output}|layername=buildings" if output.endswith(".gpkg") else output, name, "ogr")
         style_buildings(layer)
         project.addMapLayer(layer)
-        self._tell(f"{name}: {layer.featureCount()} buildings added", Qgis.Success)
+        counts = []
+        for kind in ("new", "missing", "matched") if changes else ():
+            added = QgsVectorLayer(f"{changes}|layername={kind}", f"{name}: {kind}", "ogr")
+            style_changes(added, kind)
+            project.addMapLayer(added)
+            counts.append(f"{added.featureCount()} {kind}")
+        self._tell(f"{name}: {layer.featureCount()} buildings added" + (f" ({', '.join(counts)})" if counts else ""),
+                   Qgis.Success)
 
     def _tell(self, text: str, level) -> None:
         self.iface.messageBar().pushMessage("geoseg", text, level=level, duration=0 if level == Qgis.Critical else 8)

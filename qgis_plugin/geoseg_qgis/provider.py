@@ -7,7 +7,7 @@ import os
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from .algorithms import ExtractBuildings, ExtractBuildingsBatch, VectorizeProbability
+from .algorithms import CompareBuildings, ExtractBuildings, ExtractBuildingsBatch, VectorizeProbability
 
 
 class GeosegProvider(QgsProcessingProvider):
@@ -27,3 +27,4 @@ class GeosegProvider(QgsProcessingProvider):
         self.addAlgorithm(ExtractBuildings())
         self.addAlgorithm(ExtractBuildingsBatch())
         self.addAlgorithm(VectorizeProbability())
+        self.addAlgorithm(CompareBuildings())

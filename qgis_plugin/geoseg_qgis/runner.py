@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 # Overall progress: tiles are most of the work, vectorising the rest.
 STAGES = ("infer", "files", "vectorize")  # geoseg predict, batch and vectorize; predict makes polygons beside inference
@@ -29,6 +30,31 @@ def readable_source(source: str) -> bool:
     """Whether geoseg can read the layer source ``source``: a local file, or a remote file
     (passed to the CLI unchanged, which reads it with range requests)."""
     return os.path.isfile(source) or source.startswith(REMOTE_PREFIXES)
+
+
+def service_scene(source: str) -> str | None:
+    """What geoseg reads for the source of a QGIS tile layer (provider ``wms``): an XYZ layer's
+    URL template, or a WMTS layer as GDAL's ``WMTS:capabilities,layer=...`` connection; None
+    for anything else (plain WMS, which serves maps rather than tiles)."""
+    fields = {key: values[0] for key, values in parse_qs(source, keep_blank_values=True).items()}
+    url = fields.get("url", "")
+    if fields.get("type") == "xyz" and url:
+        return url
+    if fields.get("tileMatrixSet") and url:
+        extra = [f"{name}={fields[key]}" for name, key in (("layer", "layers"), ("tilematrixset", "tileMatrixSet"),
+                                                            ("style", "styles")) if fields.get(key)]
+        return ",".join([f"WMTS:{url}", *extra])
+    return None
+
+
+def layer_scene(provider: str, source: str) -> str | None:
+    """What geoseg reads for a raster layer: its file or URL (GDAL layers), its tile service
+    (XYZ and WMTS layers), or None when geoseg cannot read it."""
+    if provider == "gdal":
+        return source if readable_source(source) else None
+    if provider == "wms":
+        return service_scene(source)
+    return None
 
 
 def output_beside(source: str, suffix: str) -> str:
@@ -81,6 +107,12 @@ def predict_command(executable: str, scene: str, output: str, options: dict | No
     if raster:
         args += ["--raster", raster]
     return args + option_arguments(options or {})
+
+
+def compare_command(executable: str, predicted: str, existing: str, output: str, options: dict | None = None) -> list[str]:
+    """Arguments for ``geoseg compare`` (its options by name: match, min_iou, osm, bbox, ...)."""
+    return [executable, "compare", predicted, "--with", existing, "-o", output, "--overwrite",
+            *option_arguments(options or {})]
 
 
 def vectorize_command(executable: str, raster: str, output: str, options: dict | None = None) -> list[str]:

@@ -57,7 +57,8 @@ def test_plugin_loads_through_qgis_and_unloads_cleanly(iface, geoseg_executable)
         assert plugin.action in iface.menus["&geoseg"].actions()
         provider = QgsApplication.processingRegistry().providerById("geoseg")
         assert provider is not None
-        assert {a.name() for a in provider.algorithms()} == {"extractbuildings", "extractbuildingsbatch", "vectorizeprobability"}
+        assert {a.name() for a in provider.algorithms()} == {"extractbuildings", "extractbuildingsbatch",
+                                                             "vectorizeprobability", "comparebuildings"}
     finally:
         assert qgis.utils.unloadPlugin("geoseg_qgis")
     assert iface.toolbar.actions() == [] and iface.menus["&geoseg"].actions() == []
@@ -283,3 +284,114 @@ def test_toolbar_run_on_a_layer_read_from_a_url(iface, geoseg_executable, served
         qgis.utils.unloadPlugin("geoseg_qgis")
     added = {l.name(): l for l in QgsProject.instance().mapLayers().values()}
     assert added["remote buildings"].featureCount() > 0
+
+
+def _found_and_mapped(provider, tmp_path, removed: int = 5):
+    """geoseg's buildings on the demo scene, and a memory layer of them without the first
+    ``removed`` (as if a mapper had not drawn those yet)."""
+    import processing
+    from qgis.core import QgsFeature
+
+    found = processing.run("geoseg:extractbuildings", {"INPUT": str(DEMO_SCENE), "OUTPUT": str(tmp_path / "b.gpkg")})
+    source = QgsVectorLayer(f"{found['OUTPUT']}|layername=buildings", "b", "ogr")
+    mapped = QgsVectorLayer(f"Polygon?crs={source.crs().authid()}", "mapped", "memory")
+    kept = []
+    for i, feature in enumerate(source.getFeatures()):
+        if i >= removed:
+            copy = QgsFeature()
+            copy.setGeometry(feature.geometry())
+            kept.append(copy)
+    mapped.dataProvider().addFeatures(kept)
+    return found["OUTPUT"], mapped, source.featureCount()
+
+
+def test_processing_compares_with_a_mapped_layer(provider, tmp_path):
+    import processing
+
+    found, mapped, total = _found_and_mapped(provider, tmp_path)
+    result = processing.run("geoseg:comparebuildings", {
+        "INPUT": found, "EXISTING": mapped, "OUTPUT": str(tmp_path / "changes.gpkg"), "OSM": str(tmp_path / "new.geojson")})
+    count = {kind: QgsVectorLayer(f"{result['OUTPUT']}|layername={kind}", kind, "ogr").featureCount()
+             for kind in ("new", "missing", "matched")}
+    assert count == {"new": 5, "missing": 0, "matched": total - 5}
+    osm = QgsVectorLayer(result["OSM"], "osm", "ogr")
+    assert osm.featureCount() == 5 and osm.crs().authid() == "EPSG:4326"
+    assert {f["building"] for f in osm.getFeatures()} == {"yes"}
+
+
+def test_toolbar_run_compares_and_adds_the_changes_styled_apart(iface, geoseg_executable, provider, tmp_path):
+    _, mapped, total = _found_and_mapped(provider, tmp_path, removed=3)
+    scene = QgsRasterLayer(str(DEMO_SCENE), "scene", "gdal")
+    plugin = load_plugin(iface)
+    try:
+        plugin.start(scene, str(tmp_path / "again.gpkg"), compare=mapped)
+        wait_until(lambda: not plugin.tasks)
+        told = [item.text() for item in iface.messageBar().items()]
+    finally:
+        qgis.utils.unloadPlugin("geoseg_qgis")
+    added = {l.name(): l for l in QgsProject.instance().mapLayers().values()}
+    assert added["scene buildings: new"].featureCount() == 3 and added["scene buildings: missing"].featureCount() == 0
+    assert added["scene buildings: matched"].featureCount() == total - 3
+    colours = {k: added[f"scene buildings: {k}"].renderer().symbol().symbolLayer(0).strokeColor().name()
+               for k in ("new", "missing", "matched")}
+    assert len(set(colours.values())) == 3
+    assert told == [f"scene buildings: {total} buildings added (3 new, 0 missing, {total - 3} matched)"]
+
+
+@pytest.fixture
+def xyz_service(tmp_path, monkeypatch):
+    """A 2 x 2-tile XYZ service on loopback (bright roofs on dark ground, zoom 18 over Las
+    Vegas) and the same imagery as a GeoTIFF in EPSG:3857."""
+    import math
+    import sys
+
+    import numpy as np
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from tile_server import TileServer, tile_index
+
+    monkeypatch.setenv("GEOSEG_CACHE", str(tmp_path / "cache"))
+    zoom, world = 18, 20037508.342789244
+    col, row = tile_index(-115.17, 36.17, zoom)
+    res = 2 * world / (256 * 2**zoom)
+    image = np.full((3, 512, 512), 40, np.uint8)
+    for r0, c0, r1, c1 in [(30, 40, 80, 120), (240, 200, 300, 260), (400, 400, 470, 480)]:
+        image[:, r0:r1, c0:c1] = 200
+    tiles = {}
+    for r in range(2):
+        for c in range(2):
+            mem = gdal.GetDriverByName("MEM").Create("", 256, 256, 3, gdal.GDT_Byte)
+            for b in range(3):
+                mem.GetRasterBand(b + 1).WriteArray(image[b, r * 256:(r + 1) * 256, c * 256:(c + 1) * 256])
+            path = f"/vsimem/tile_{r}_{c}.png"
+            gdal.GetDriverByName("PNG").CreateCopy(path, mem)
+            handle = gdal.VSIFOpenL(path, "rb")
+            gdal.VSIFSeekL(handle, 0, 2)
+            size = gdal.VSIFTellL(handle)
+            gdal.VSIFSeekL(handle, 0, 0)
+            tiles[f"/{zoom}/{col + c}/{row + r}.png"] = bytes(gdal.VSIFReadL(1, size, handle))
+            gdal.VSIFCloseL(handle)
+            gdal.Unlink(path)
+    x0, y0 = -world + col * 256 * res, world - row * 256 * res
+    server = TileServer(tiles)
+    yield server, (x0 + 8 * res, y0 - 504 * res, x0 + 504 * res, y0 - 8 * res)
+    server.close()
+    assert math.isfinite(res)
+
+
+def test_processing_runs_on_an_xyz_layer_fetching_only_its_tiles(provider, xyz_service, tmp_path):
+    import processing
+
+    server, (x0, y0, x1, y1) = xyz_service
+    layer = QgsRasterLayer(f"type=xyz&url={server.template}&zmax=19&zmin=0", "basemap", "wms")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    server.requests.clear()  # QGIS itself may have asked for a tile when it opened the layer
+    result = processing.run("geoseg:extractbuildings", {
+        "INPUT": layer.id(), "OUTPUT": str(tmp_path / "b.gpkg"), "EXTENT": f"{x0},{x1},{y0},{y1} [EPSG:3857]"})
+    buildings = QgsVectorLayer(result["OUTPUT"], "b", "ogr")
+    assert buildings.isValid() and buildings.featureCount() > 0 and buildings.crs().authid() == "EPSG:3857"
+    assert set(server.requests) <= set(server.tiles) and sum(server.requests.values()) == 4
+    with pytest.raises(QgsProcessingException, match="covers the whole world"):
+        processing.run("geoseg:extractbuildings", {"INPUT": layer.id(), "OUTPUT": str(tmp_path / "w.gpkg")})
