@@ -39,7 +39,7 @@ from rasterio.windows import Window
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_memory import peak_rss_mb, write_synthetic  # noqa: E402
 
-from geoseg.inference import load_predictor  # noqa: E402
+from geoseg.inference import choose_device, load_predictor  # noqa: E402
 from geoseg.models import registry  # noqa: E402
 from geoseg.options import PredictOptions  # noqa: E402
 from geoseg.pipeline import wants_compile  # noqa: E402
@@ -85,7 +85,7 @@ def forward_seconds(scene: Path, sample: int | None) -> tuple[float, float]:
     make: precision, batch size, compiling), over the tiles, and their megapixels."""
     options = PredictOptions()
     with rasterio.open(scene) as src:
-        compile_ = wants_compile(options.compile, src.width * src.height / 1e6)
+        compile_ = wants_compile(options.compile, src.width * src.height / 1e6, choose_device(options.device).type)
     predictor = load_predictor(**options.engine() | {"compile": compile_})
     batch_size = options.batch_size
     seconds, pixels, batch = 0.0, 0, []

@@ -232,9 +232,11 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
                 named = {kind: str(p) if p else None for kind, p in paths.items()}
                 jobs.append(Job(str(path), str(relative), named, options, outputs))
             if options.compile == "auto":
+                from geoseg.inference import choose_device
                 from geoseg.pipeline import wants_compile
 
-                mode = "yes" if wants_compile("auto", sum(_megapixels(job.input) for job in jobs)) else "no"
+                device = choose_device(options.device).type
+                mode = "yes" if wants_compile("auto", sum(_megapixels(job.input) for job in jobs), device) else "no"
                 jobs = [replace(job, options=replace(job.options, compile=mode)) for job in jobs]
             on_start(len(jobs))
             megapixels = 0.0

@@ -105,7 +105,7 @@ class TorchBackend:
             if self.compile:
                 try:
                     self.networks[shape] = compiled_network(self.eager, self.card, x)
-                except Exception as exc:  # no C++ compiler, unsupported op...: the eager network still works
+                except Exception as exc:  # no C++ compiler, unsupported op, a package that failed its trial
                     logging.getLogger(__name__).warning("compiling failed (%s); running eagerly", str(exc).splitlines()[0])
         return self.networks[shape]
 

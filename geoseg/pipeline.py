@@ -22,7 +22,7 @@ from geoseg.changes.compare import Comparison
 from geoseg.errors import GeosegError
 from geoseg.formats import driver_for, resolve_format
 from geoseg.ground import pixel_size_m
-from geoseg.inference import Predictor, load_predictor
+from geoseg.inference import Predictor, choose_device, load_predictor
 from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
 from geoseg.models.card import ModelCard
@@ -89,7 +89,8 @@ def predict(
         megapixels = src.width * src.height / 1e6
         with watch("prepare"):
             if predictor is None:
-                engine = options.engine() | {"compile": wants_compile(options.compile, megapixels)}
+                device = choose_device(options.device).type
+                engine = options.engine() | {"compile": wants_compile(options.compile, megapixels, device)}
                 predictor = load_predictor(**engine)
             card = predictor.card
             photo = check_placement(src, card, options)
@@ -187,9 +188,12 @@ def run_provenance(scene: Source, src: rasterio.DatasetReader, seen, area: Area 
                       imagery_date=date, imagery_date_tag=tag, area_wkt=area_text(searched))
 
 
-def wants_compile(option: str, megapixels: float) -> bool:
-    """``--compile``: yes, no, or auto: for inputs of ``COMPILE_MIN_MEGAPIXELS`` or more."""
-    return option == "yes" or (option == "auto" and megapixels >= COMPILE_MIN_MEGAPIXELS)
+def wants_compile(option: str, megapixels: float, device: str) -> bool:
+    """``--compile``: yes, no, or auto: on the CPU (the only device where a compiled network
+    is proven faster and sound), for inputs of ``COMPILE_MIN_MEGAPIXELS`` or more."""
+    if option == "auto":
+        return device == "cpu" and megapixels >= COMPILE_MIN_MEGAPIXELS
+    return option == "yes"
 
 
 def block_cache_bytes(src: rasterio.DatasetReader) -> int:

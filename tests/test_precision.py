@@ -67,7 +67,7 @@ def test_compiled_network_matches_eager_is_reused_from_the_cache_and_pads_short_
     got = compiled(x)  # 3 tiles in a batch of 4: padded, then cut back
     assert got.shape == eager.shape and compiled.compiled
     assert np.abs(got - eager).max() < 1e-4
-    assert [p.suffix for p in tmp_path.iterdir()] == [".pt2"]
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".ok", ".pt2"]  # the package, proven in a child
 
     reused = inference.TorchBackend(net, card, torch.device("cpu"), "fp32", compile=True, batch_size=4)
     assert np.abs(reused(x) - got).max() == 0 and reused.compiled
@@ -94,3 +94,34 @@ def test_failed_compile_falls_back_to_the_eager_network(tmp_path, monkeypatch):
 def test_an_untrained_model_is_refused_with_the_command_that_trains_it():
     with pytest.raises(GeosegError, match=r"enet-buildings has no trained weights.*geoseg train configs/enet-buildings.yaml"):
         inference.load_predictor("enet-buildings", "cpu")
+
+
+def test_a_package_that_crashes_its_trial_is_never_loaded_here(tmp_path, monkeypatch):
+    """A compiled package is native code: one that kills the process that loads it (as on CUDA
+    with PyTorch 2.11) must die in the child that proves it, not in the user's run."""
+    from geoseg import compiled
+    from geoseg.models import registry
+
+    monkeypatch.setenv("GEOSEG_CACHE", str(tmp_path))
+    net, card = registry.load("eunet-buildings")
+    x = np.zeros((2, 3, 32, 32), dtype=np.float32)
+    example = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+    package = compiled.package_path(net.eval(), card, example)
+    package.write_bytes(b"\x7fELF not really a package")  # as if a compile had left a broken one
+    loaded = []
+    monkeypatch.setattr(torch._inductor, "aoti_load_package", lambda path: loaded.append(path))
+    backend = inference.TorchBackend(net, card, torch.device("cpu"), "fp32", compile=True, batch_size=2)
+    out = backend(x)
+    assert not backend.compiled and loaded == []  # eager, and the package never entered this process
+    assert compiled.verdict_path(package, False).read_text().startswith("exit 1")
+    again = inference.TorchBackend(net, card, torch.device("cpu"), "fp32", compile=True, batch_size=2)
+    assert np.abs(again(x) - out).max() == 0 and loaded == []  # the verdict is remembered: no second trial
+
+
+def test_auto_compiles_only_on_the_cpu():
+    from geoseg.pipeline import COMPILE_MIN_MEGAPIXELS, wants_compile
+
+    big = COMPILE_MIN_MEGAPIXELS + 1
+    assert wants_compile("auto", big, "cpu") and not wants_compile("auto", big - 2, "cpu")
+    assert not wants_compile("auto", big, "cuda") and not wants_compile("auto", big, "mps")
+    assert wants_compile("yes", 1, "cuda") and not wants_compile("no", big, "cpu")
