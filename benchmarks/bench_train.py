@@ -19,14 +19,14 @@ import torch
 
 from geoseg.models import registry
 from geoseg.train.loop import one_cycle
-from geoseg.train.losses import Targets
+from geoseg.train.losses import LossSettings, Targets
 from geoseg.train.step import StepSettings, TrainStep
 
 MODES = {
-    "fp32 (baseline)": StepSettings("fp32", channels_last=False, loss="bce+dice"),
-    "fp32 channels-last": StepSettings("fp32", loss="bce+dice"),
-    "bf16 channels-last": StepSettings("bf16", loss="bce+dice"),
-    "bf16 channels-last compiled": StepSettings("bf16", compile=True, loss="bce+dice"),
+    "fp32 (baseline)": StepSettings("fp32", channels_last=False, loss=LossSettings("bce+dice")),
+    "fp32 channels-last": StepSettings("fp32", loss=LossSettings("bce+dice")),
+    "bf16 channels-last": StepSettings("bf16", loss=LossSettings("bce+dice")),
+    "bf16 channels-last compiled": StepSettings("bf16", compile=True, loss=LossSettings("bce+dice")),
 }
 MODELS = ["eunet-buildings", "eunet-mobilenetv2-buildings", "eunet-efficientnet-lite0-buildings",
           "unet-mobilenetv2-buildings"]

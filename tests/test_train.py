@@ -20,7 +20,7 @@ from geoseg.train.data import Sample, WindowSampler, WindowSettings, draw_weight
 from geoseg.train.layouts import cityscapes_train_ids, read_dataset
 from geoseg.train.loop import train
 from geoseg.train.scoring import evaluate_samples
-from geoseg.train.losses import Targets, loss_fn
+from geoseg.train.losses import LossSettings, Targets, loss_fn
 from geoseg.vector_io import write_vector
 
 
@@ -259,9 +259,9 @@ def test_losses_ignore_invalid_pixels():
     logits = torch.zeros(1, 1, 2, 2)
     target = torch.tensor([[[1, 0], [0, 0]]])
     valid = torch.tensor([[[True, False], [False, False]]])
-    assert loss_fn(logits, Targets(target, valid), "bce").item() == pytest.approx(np.log(2))
+    assert loss_fn(logits, Targets(target, valid), LossSettings("bce")).item() == pytest.approx(np.log(2))
     multi = torch.zeros(1, 3, 2, 2)
-    assert loss_fn(multi, Targets(target, valid), multiclass=True).item() == pytest.approx(np.log(3))
+    assert loss_fn(multi, Targets(target, valid), LossSettings(multiclass=True)).item() == pytest.approx(np.log(3))
 
 
 @pytest.mark.parametrize("steps", [4, 10, 150])
@@ -376,10 +376,10 @@ def test_unlabelled_windows_learn_from_the_teacher_alone():
     valid = torch.ones(2, 2, 2, dtype=torch.bool)
     soft = torch.ones(2, 1, 2, 2)
     unlabelled = Targets(label, valid, soft, torch.tensor([False, False]))
-    assert loss_fn(logits, unlabelled, "bce", distill=0.3).item() == pytest.approx(0.3 * np.log(2))
+    assert loss_fn(logits, unlabelled, LossSettings("bce", distill=0.3)).item() == pytest.approx(0.3 * np.log(2))
     agreeing = Targets(torch.ones(2, 2, 2, dtype=torch.uint8), valid, soft, torch.tensor([True, True]))
-    assert loss_fn(logits, agreeing, "bce", distill=0.3).item() == pytest.approx(np.log(2))
-    assert loss_fn(logits + 20, agreeing, "bce", distill=0.3).item() == pytest.approx(0.0, abs=1e-6)
+    assert loss_fn(logits, agreeing, LossSettings("bce", distill=0.3)).item() == pytest.approx(np.log(2))
+    assert loss_fn(logits + 20, agreeing, LossSettings("bce", distill=0.3)).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def disagreement(student, student_card, teacher, teacher_card, samples) -> float:
@@ -443,8 +443,8 @@ def test_the_separation_output_learns_the_separation_flags():
     logits = torch.zeros(1, 2, 2, 2)
     label = torch.tensor([[[1 | 2, 0], [0, 2]]], dtype=torch.uint8)  # building + separation, separation in a gap
     valid = torch.ones(1, 2, 2, dtype=torch.bool)
-    assert loss_fn(logits, Targets(label, valid), "bce").item() == pytest.approx(2 * np.log(2))
+    assert loss_fn(logits, Targets(label, valid), LossSettings("bce")).item() == pytest.approx(2 * np.log(2))
     right = torch.tensor([[[[20.0, -20], [-20, -20]], [[20, -20], [-20, 20]]]])
-    assert loss_fn(right, Targets(label, valid), "bce").item() == pytest.approx(0.0, abs=1e-6)
+    assert loss_fn(right, Targets(label, valid), LossSettings("bce")).item() == pytest.approx(0.0, abs=1e-6)
     wrong_separation = right * torch.tensor([1.0, -1.0])[None, :, None, None]
-    assert loss_fn(wrong_separation, Targets(label, valid), "bce").item() == pytest.approx(20.0, rel=1e-3)
+    assert loss_fn(wrong_separation, Targets(label, valid), LossSettings("bce")).item() == pytest.approx(20.0, rel=1e-3)

@@ -37,6 +37,12 @@ class TrainConfig:
     precision: str = "fp32"  # arithmetic of the training passes: fp32, bf16, fp16 (CUDA) or auto
     compile: bool = False  # torch.compile the network for training
     separation: bool = False  # binary models: also learn where buildings touch (a second output)
+    # recipe levers (docs/models.md): probabilities per window, loss weights; the defaults are off
+    style_transfer: float = 0.0  # a window takes another training image's colour statistics
+    sensor_faults: float = 0.0  # each of blur, noise, gamma, JPEG, haze, a shifted band, off-nadir stretching
+    cutmix: float = 0.0  # a window gets a rectangle of a window from another place pasted in
+    gap_weight: float = 0.0  # extra weight of the building term on the pixels between two buildings
+    separation_weight: float = 1.0  # the separation output's term, times this
     teacher: str | None = None  # distillation: a trained model whose probabilities are soft targets
     distill: float = 0.5  # weight of the teacher's term in the loss of labelled windows
     unlabelled: list[str] = field(default_factory=list)  # folders of imagery without labels (teacher only)

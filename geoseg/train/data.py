@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from geoseg.percentiles import band_percentiles
+from geoseg.train.appearance import colour_stats, cut_mixed, hazed, matched_colours, misregistered, sensor_transforms
 
 Loaded = tuple[np.ndarray, np.ndarray, np.ndarray]  # image (h, w, 3) uint8, label (h, w) uint8, valid (h, w) bool
 
@@ -117,6 +118,10 @@ class WindowSettings:
     gsd_m: float | None = None  # bring images of known pixel size to this one
     source_exponent: float = 1.0  # see draw_weights
     unlabelled_share: float = 0.0  # see draw_weights
+    # recipe levers (geoseg.train.appearance), each a probability per window; 0: off
+    style: float = 0.0  # take another training image's colour statistics
+    sensor: float = 0.0  # each of: blur, noise, gamma, JPEG, haze, a misregistered band, off-nadir stretching
+    cutmix: float = 0.0  # paste a rectangle of a window from another place
 
 
 class WindowSampler:
@@ -136,6 +141,7 @@ class WindowSampler:
         import albumentations as A
 
         self.samples = samples
+        self.settings = settings
         self.size = settings.size
         self.log_scale = np.log(settings.scale_range)
         self.gsd_m = settings.gsd_m
@@ -149,7 +155,10 @@ class WindowSampler:
         if settings.degrade:
             linear = {"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}
             transforms.append(A.Downscale(scale_range=(1 / MAX_DEGRADE, 0.9), interpolation_pair=linear, p=settings.degrade))
+        if settings.sensor:
+            transforms += sensor_transforms(settings.sensor)
         self.augment = A.Compose(transforms, seed=seed)
+        self._colours: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # sample index -> colour statistics
 
     def window(self, sample: Sample | None = None) -> Loaded:
         """One ``(image, label, valid)`` training window of ``size`` x ``size`` from ``sample``
@@ -162,18 +171,40 @@ class WindowSampler:
         side = max(16, int(round(self.size * base * np.exp(self.rng.uniform(*self.log_scale)))))
         if self.gsd_m is None:  # the scale only augments: crops stay inside the image, nothing is padded
             side = min(side, h, w)
-        rows, cols = min(side, h), min(side, w)
+        stretch = self._chance(self.settings.sensor) and np.exp(self.rng.uniform(-0.2, 0.2))  # off-nadir
+        side_y, side_x = (max(16, round(side / stretch)), max(16, round(side * stretch))) if stretch else (side, side)
+        if self.gsd_m is None:
+            side_y, side_x = min(side_y, h), min(side_x, w)
+        rows, cols = min(side_y, h), min(side_x, w)
         y = int(self.rng.integers(0, h - rows + 1))
         x = int(self.rng.integers(0, w - cols + 1))
         crop = (slice(y, y + rows), slice(x, x + cols))
         image, label, valid = image[crop], label[crop], valid[crop].astype(np.uint8)
-        if side != self.size:
-            image, label, valid = resized((image, label, valid),
-                                          (max(1, round(cols * self.size / side)), max(1, round(rows * self.size / side))))
+        if (side_y, side_x) != (self.size, self.size):
+            image, label, valid = resized((image, label, valid), (max(1, round(cols * self.size / side_x)),
+                                                                  max(1, round(rows * self.size / side_y))))
         if label.shape != (self.size, self.size):
             image, label, valid = self._padded(image, label, valid)
+        image = self._appearance(image, valid)
         out = self.augment(image=image, masks=[label, valid])
         return out["image"], out["masks"][0], out["masks"][1].astype(bool)
+
+    def _chance(self, probability: float) -> bool:
+        """True with ``probability``; draws nothing when it is 0."""
+        return bool(probability) and self.rng.random() < probability
+
+    def _appearance(self, image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Another image's colours (``style``), haze and a misregistered band (``sensor``)."""
+        if self._chance(self.settings.style):
+            other = int(self.rng.choice(len(self.samples), p=self.weights))
+            if other not in self._colours:
+                self._colours[other] = colour_stats(*self.samples[other].data()[::2])
+            image = matched_colours(image, valid, self._colours[other])
+        if self._chance(self.settings.sensor):
+            image = hazed(image, self.rng)
+        if self._chance(self.settings.sensor):
+            image = misregistered(image, self.rng)
+        return image
 
     def _padded(self, image: np.ndarray, label: np.ndarray, valid: np.ndarray) -> Loaded:
         """A crop smaller than the window, placed at random in it; the rest is invalid."""
@@ -188,12 +219,19 @@ class WindowSampler:
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``n`` windows: ``(n, s, s, 3)`` uint8 images, ``(n, s, s)`` labels and validity, and
         ``(n,)`` whether each window's image is labelled."""
-        windows = []
+        windows, drawn = [], []
         for _ in range(n):
             sample = self.samples[self.rng.choice(len(self.samples), p=self.weights)]
-            windows.append((*self.window(sample), sample.labelled))
-        images, labels, valids, labelled = zip(*windows)
-        return np.stack(images), np.stack(labels), np.stack(valids), np.array(labelled)
+            windows.append(self.window(sample))
+            drawn.append(sample)
+        if self.settings.cutmix:  # between labelled windows of different places
+            labelled = [i for i, s in enumerate(drawn) if s.labelled]
+            mixed = cut_mixed([windows[i] for i in labelled], [drawn[i].place for i in labelled],
+                              self.settings.cutmix, self.rng)
+            for i, window in zip(labelled, mixed):
+                windows[i] = window
+        images, labels, valids = zip(*windows)
+        return np.stack(images), np.stack(labels), np.stack(valids), np.array([s.labelled for s in drawn])
 
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # as WindowSampler.batch returns it

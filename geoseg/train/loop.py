@@ -24,7 +24,7 @@ from geoseg.train.config import TrainConfig
 from geoseg.train.data import Sample, WindowSettings, card_normalisation, model_input, window_batches
 from geoseg.train.distill import Teacher
 from geoseg.train.layouts import read_dataset, unlabelled_images
-from geoseg.train.losses import Targets
+from geoseg.train.losses import LossSettings, Targets
 from geoseg.train.scoring import choose_threshold, evaluate_samples
 from geoseg.train.step import StepSettings, TrainStep
 
@@ -126,12 +126,13 @@ def train(config: TrainConfig, output: Path, resume: Path | None = None, device:
     at_gsd = card.gsd_m if config.train_at_gsd else None
     unlabelled = [s for folder in config.unlabelled for s in unlabelled_images(folder)]
     windows = WindowSettings(config.tile_size, config.scale_range, card.task == "buildings", config.hue,
-                             config.grayscale, config.degrade, at_gsd, config.source_exponent, config.unlabelled_share)
+                             config.grayscale, config.degrade, at_gsd, config.source_exponent, config.unlabelled_share,
+                             style=config.style_transfer, sensor=config.sensor_faults, cutmix=config.cutmix)
     batches = window_batches(train_set + unlabelled, windows, config.seed + start_epoch, config.batch_size,
                              config.workers)
     class_weights = torch.tensor(config.class_weights, dtype=torch.float32, device=device) if config.class_weights else None
-    settings = StepSettings(config.precision, compile=config.compile, loss=config.loss, distill=config.distill,
-                            multiclass=card.num_outputs > 1)
+    loss = LossSettings(config.loss, config.distill, card.num_outputs > 1, config.gap_weight, config.separation_weight)
+    settings = StepSettings(config.precision, compile=config.compile, loss=loss)
     step = TrainStep(model, optimizer, schedule, settings, device, class_weights)
     teacher = Teacher(config.teacher, card, device, step.precision) if config.teacher else None
     if teacher is not None:

@@ -37,8 +37,23 @@ class Targets:
         return weight if self.labelled is None else weight * self.labelled.float()[:, None, None]
 
 
-def loss_fn(logits: torch.Tensor, targets: Targets, kind: str = "bce", class_weights: torch.Tensor | None = None,
-            distill: float = 0.0, multiclass: bool = False) -> torch.Tensor:
+@dataclass(frozen=True)
+class LossSettings:
+    """What a batch is scored by: ``kind`` 'bce' or 'bce+dice' (binary heads; multiclass heads
+    use weighted cross-entropy), the weight of a teacher's soft targets (``distill``), and for
+    separating buildings (recipe lever (e)): ``gap_weight`` adds that much weight to the
+    building term on the pixels between two buildings (the label's separation flag), and
+    ``separation_weight`` scales the separation output's term."""
+
+    kind: str = "bce"
+    distill: float = 0.0
+    multiclass: bool = False
+    gap_weight: float = 0.0
+    separation_weight: float = 1.0
+
+
+def loss_fn(logits: torch.Tensor, targets: Targets, settings: LossSettings = LossSettings(),
+            class_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Over valid pixels only: weighted cross-entropy for a multiclass model; for a binary one,
     binary cross-entropy ('bce', or 'bce+dice' adding soft Dice) on the building channel and,
     where the network has a second channel, the same on the separation flags of the label.
@@ -46,19 +61,24 @@ def loss_fn(logits: torch.Tensor, targets: Targets, kind: str = "bce", class_wei
     the labels plus ``distill`` times the cross-entropy against the teacher's probabilities
     (every valid pixel, labelled or not)."""
     weight = targets.label_weight()
-    if multiclass:
+    if settings.multiclass:
         per_pixel = F.cross_entropy(logits, targets.label.long(), weight=class_weights, reduction="none")
         return (per_pixel * weight).sum() / weight.sum().clamp(min=1)
-    if kind not in LOSSES:
-        raise GeosegError(f"unknown loss {kind!r}: use {' or '.join(LOSSES)}")
-    dice = kind == "bce+dice"
+    if settings.kind not in LOSSES:
+        raise GeosegError(f"unknown loss {settings.kind!r}: use {' or '.join(LOSSES)}")
+    dice = settings.kind == "bce+dice"
     weight = weight[:, None]
-    loss = _binary(logits[:, :1], (targets.label & BUILDING).float()[:, None], weight, dice)
+    gaps = ((targets.label & SEPARATION) > 0).float()[:, None]
+    buildings = (targets.label & BUILDING).float()[:, None]
+    loss = _binary(logits[:, :1], buildings, weight, dice)
+    if settings.gap_weight:  # the gaps' BCE counted (1 + gap_weight) times, Dice as it was
+        on_gaps = F.binary_cross_entropy_with_logits(logits[:, :1], buildings, weight=weight * gaps, reduction="sum")
+        loss = loss + settings.gap_weight * on_gaps / weight.sum().clamp(min=1)
     if targets.soft is not None:
         teacher = _binary(logits[:, :1], targets.soft, targets.valid.float()[:, None], dice=False)
-        loss = (1 - distill) * loss + distill * teacher
+        loss = (1 - settings.distill) * loss + settings.distill * teacher
     if logits.shape[1] == 2:
-        loss = loss + _binary(logits[:, 1:], ((targets.label & SEPARATION) > 0).float()[:, None], weight, dice)
+        loss = loss + settings.separation_weight * _binary(logits[:, 1:], gaps, weight, dice)
     return loss
 
 

@@ -14,7 +14,7 @@ import torch
 
 from geoseg.errors import GeosegError
 from geoseg.inference import DTYPES, reduced_precision_ok
-from geoseg.train.losses import Targets, loss_fn
+from geoseg.train.losses import LossSettings, Targets, loss_fn
 
 
 def autocast(device: torch.device, precision: str):
@@ -39,9 +39,7 @@ class StepSettings:
     precision: str = "fp32"  # "fp32", "bf16" (CPU with AVX-512 BF16/AMX, or CUDA), "fp16" (CUDA) or "auto"
     channels_last: bool = True
     compile: bool = False  # torch.compile the network (pays off for networks with many small ops)
-    loss: str = "bce"
-    distill: float = 0.0  # weight of a teacher's soft targets, when a batch has them
-    multiclass: bool = False  # softmax over classes (cross-entropy) rather than binary building outputs
+    loss: LossSettings = LossSettings()
 
 
 class TrainStep:
@@ -77,8 +75,7 @@ class TrainStep:
         targets = targets.to(self.device)
         with self.autocast:
             logits = self.network(self.inputs(x))
-        loss = loss_fn(logits.float(), targets, self.settings.loss, self.class_weights, self.settings.distill,
-                       self.settings.multiclass)
+        loss = loss_fn(logits.float(), targets, self.settings.loss, self.class_weights)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
