@@ -518,28 +518,35 @@ def main() -> None:
 @click.option("-o", "--output", default="model.safetensors", show_default=True, help="Where the best model goes.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the config's number of epochs.")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), help="Continue from a .ckpt file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Replace a key of CONFIG (the value read as YAML), e.g. --set style_transfer=0.5; repeatable. A resumed run needs the same --set.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @verbosity
-def train(config, data, init, output, epochs, resume, device):
+def train(config, data, init, output, epochs, resume, overrides, device):
     """Train the model a CONFIG (YAML) describes, or fine-tune a trained one (--init) on your own
     --data; keep the best epoch by validation IoU (every epoch when there is no validation split).
 
     \b
     geoseg train configs/eunet-mobilenetv2-buildings.yaml -o model.safetensors
+    geoseg train configs/eunet-mobilenetv2-allplaces.yaml --set cutmix=0.5 -o cutmix.safetensors
     geoseg train --init eunet-mobilenetv2-buildings --data my_scenes/ -o mine.safetensors
     """
     from pathlib import Path
 
     from geoseg.inference import choose_device
-    from geoseg.train.config import fine_tune_config, load_config
+    from geoseg.train.config import fine_tune_config, load_config, parse_overrides
     from geoseg.train.loop import train as run
 
     if config is None:
         if not (init and data):
             raise click.UsageError("give a CONFIG, or --init MODEL with --data FOLDER to fine-tune")
+        if overrides:
+            raise click.UsageError("--set changes a CONFIG's keys; give a CONFIG")
         cfg = fine_tune_config(init, list(data))
     else:
-        cfg = load_config(config, list(data) or None)
+        try:
+            cfg = load_config(config, list(data) or None, parse_overrides(list(overrides)))
+        except GeosegError as exc:
+            raise click.UsageError(str(exc)) from None
         cfg.init = init or cfg.init
     result = run(cfg, Path(output), Path(resume) if resume else None, str(choose_device(device)), epochs,
                  log=(lambda line: None) if said("quiet") else (lambda line: click.echo(line, err=True)))

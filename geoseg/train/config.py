@@ -55,12 +55,13 @@ class TrainConfig:
     card: dict = field(default_factory=dict)  # overrides for the model card (tile_size, overlap, ...)
 
 
-def load_config(path: str | Path, data: list[str] | None = None) -> TrainConfig:
-    """Read a YAML config; data folders are resolved against the config's folder unless given."""
+def load_config(path: str | Path, data: list[str] | None = None, overrides: dict | None = None) -> TrainConfig:
+    """Read a YAML config, with ``overrides`` (key: value) replacing its keys; data folders are
+    resolved against the config's folder unless given."""
     path = Path(path)
     if not path.is_file():
         raise GeosegError(f"config {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = (yaml.safe_load(path.read_text()) or {}) | (overrides or {})
     known = {f.name for f in fields(TrainConfig)}
     unknown = set(raw) - known
     if unknown:
@@ -93,3 +94,14 @@ def fine_tune_config(init: str, data: list[str]) -> TrainConfig:
     return TrainConfig(model=None, data=[str(Path(d).resolve()) for d in data], init=init, epochs=10,
                        steps_per_epoch=100, lr=3e-4, loss="bce+dice", precision="auto", scale_range=(0.8, 1.25),
                        train_at_gsd=True, hue=0.05, grayscale=0.0)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``KEY=VALUE`` items (the value read as YAML: 0.5, true, [0.7, 1.5]) as a dict."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GeosegError(f"--set {item!r} is not KEY=VALUE")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
