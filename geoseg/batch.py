@@ -15,7 +15,7 @@ from pathlib import Path
 from geoseg.batch_state import BatchState, Busy, Fingerprint, FolderLock
 from geoseg.errors import GeosegError
 from geoseg.formats import VECTOR_FORMATS, resolve_format
-from geoseg.options import PredictOptions
+from geoseg.options import PredictOptions, available_cores
 from geoseg.sources import Source, as_source, source_name
 
 
@@ -238,6 +238,9 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
                 device = choose_device(options.device).type
                 mode = "yes" if wants_compile("auto", sum(_megapixels(job.input) for job in jobs), device) else "no"
                 jobs = [replace(job, options=replace(job.options, compile=mode)) for job in jobs]
+            if not dask_scheduler and options.workers is None:  # each process its share of the cores
+                share = max(1, available_cores() // max(1, workers))
+                jobs = [replace(job, options=replace(job.options, workers=share)) for job in jobs]
             on_start(len(jobs))
             megapixels = 0.0
             results = run_dask(jobs, dask_scheduler) if dask_scheduler else run_local(jobs, workers)

@@ -19,6 +19,7 @@ from geoseg.errors import GeosegError
 from geoseg.models import registry
 from geoseg.models.card import ModelCard
 from geoseg.models.heads import building_probability
+from geoseg.models.input import as_bytes, normalised
 
 
 def choose_device(requested: str = "auto") -> torch.device:
@@ -36,7 +37,9 @@ def choose_device(requested: str = "auto") -> torch.device:
 
 class Backend(Protocol):
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """``(N, bands, H, W)`` float32 normalised input -> ``(N, outputs, H, W)`` probabilities."""
+        """``(N, bands, H, W)`` stretched uint8 tiles -> ``(N, outputs, H, W)`` uint8 probabilities
+        (0-255): a binary model's building probability (its separation output applied), a
+        multiclass model's class probabilities."""
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -72,6 +75,8 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 class TorchBackend:
     """Runs a PyTorch network in inference mode, channels-last, wholly in fp32, bf16 or fp16
     (the sigmoid/softmax in fp32), eagerly or compiled ahead of time (:mod:`geoseg.compiled`).
+    Tiles travel as bytes and are normalised on the device; probabilities come back as bytes.
+    On CUDA the tiles go up from a pinned buffer that is reused batch after batch.
 
     With ``compile``, each new input shape gets a compiled network (loaded from the cache, or
     compiled once into it; loading takes about a second). A compiled network always gets
@@ -92,6 +97,7 @@ class TorchBackend:
         self.device = device
         self.softmax = card.activation == "softmax"
         self.networks: dict[tuple, Callable] = {}  # input shape -> the network that runs it
+        self._pinned: torch.Tensor | None = None  # CUDA: the host buffer tiles go up from
 
     @property
     def compiled(self) -> bool:
@@ -109,18 +115,26 @@ class TorchBackend:
                     logging.getLogger(__name__).warning("compiling failed (%s); running eagerly", str(exc).splitlines()[0])
         return self.networks[shape]
 
+    def _upload(self, batch: np.ndarray) -> torch.Tensor:
+        """The uint8 batch on the device (through the reused pinned buffer on CUDA)."""
+        tiles = torch.from_numpy(batch)
+        if self.device.type != "cuda":
+            return tiles
+        if self._pinned is None or self._pinned.shape != tiles.shape:
+            self._pinned = torch.empty(tiles.shape, dtype=torch.uint8).pin_memory()
+        self._pinned.copy_(tiles)
+        return self._pinned.to(self.device, non_blocking=True)
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         n = batch.shape[0]
         if self.compile and n < self.batch_size:
             batch = np.concatenate([batch, np.zeros((self.batch_size - n, *batch.shape[1:]), batch.dtype)])
-        x = torch.from_numpy(batch)
-        if self.device.type == "cuda":  # pinned memory: the copy overlaps the reader thread's work
-            x = x.pin_memory()
-        x = x.to(self.device, self.dtype, non_blocking=True, memory_format=torch.channels_last)
         with torch.inference_mode():
+            x = normalised(self._upload(batch), self.card.mean, self.card.std)
+            x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
             logits = self._network(x)(x)[:n].float()
-        probs = logits.softmax(dim=1) if self.softmax else logits.sigmoid()
-        return probs.cpu().numpy()
+            probs = logits.softmax(dim=1) if self.softmax else building_probability(logits.sigmoid(), self.card.separation)
+            return as_bytes(probs).cpu().numpy()
 
 
 class OnnxBackend:
@@ -143,17 +157,17 @@ class OnnxBackend:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         h, w = batch.shape[-2:]
+        x = normalised(torch.from_numpy(batch), self.card.mean, self.card.std).numpy()
         pad = ((0, 0), (0, 0), (0, (-h) % self.divisor), (0, (-w) % self.divisor))
-        logits = self.session.run(None, {self.input: np.pad(batch, pad, mode="edge")})[0][..., :h, :w]
+        logits = torch.from_numpy(self.session.run(None, {self.input: np.pad(x, pad, mode="edge")})[0][..., :h, :w])
         if self.card.activation == "softmax":
-            e = np.exp(logits - logits.max(axis=1, keepdims=True))
-            return e / e.sum(axis=1, keepdims=True)
-        return 1.0 / (1.0 + np.exp(-logits))
+            return as_bytes(logits.softmax(dim=1)).numpy()
+        return as_bytes(building_probability(logits.sigmoid(), self.card.separation)).numpy()
 
 
 class FlipAverage:
     """Test-time augmentation: the mean of ``backend``'s answers for the batch as it is and
-    flipped left-right, top-bottom and both, each flipped back (four passes)."""
+    flipped left-right, top-bottom and both, each flipped back (four passes), as bytes."""
 
     FLIPS = ((), (-1,), (-2,), (-2, -1))
 
@@ -164,10 +178,10 @@ class FlipAverage:
         total = None
         for axes in self.FLIPS:
             flipped = np.ascontiguousarray(np.flip(batch, axes)) if axes else batch
-            answer = self.backend(flipped)
+            answer = self.backend(flipped).astype(np.uint16)
             answer = np.flip(answer, axes) if axes else answer
             total = answer.copy() if total is None else total + answer
-        return total / len(self.FLIPS)
+        return ((total + len(self.FLIPS) // 2) // len(self.FLIPS)).astype(np.uint8)
 
 
 @dataclass
@@ -181,8 +195,8 @@ class Predictor:
     digest: str = ""
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        probs = self.backend(np.ascontiguousarray(batch, dtype=np.float32))
-        return building_probability(probs, self.card.separation) if self.card.activation == "sigmoid" else probs
+        """Stretched uint8 tiles ``(N, bands, H, W)`` -> uint8 probabilities (see :class:`Backend`)."""
+        return self.backend(np.ascontiguousarray(batch, dtype=np.uint8))
 
 
 def load_predictor(model: str | Path | None = None, device: str = "auto", backend: str = "auto",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -15,7 +16,15 @@ from geoseg.vectorize import Shaping
 
 ENGINE = ("model", "device", "backend", "precision", "compile", "batch_size", "tta")
 # settings that change how fast, never what comes out; the batch digest leaves them out
-SPEED_ONLY = ("device", "compile", "batch_size")
+SPEED_ONLY = ("device", "compile", "batch_size", "workers")
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, where the system tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,8 @@ class PredictOptions:
     regularize: bool = False
     separate: bool | None = None
     max_size: float = 1000.0  # metres: larger regions are no building and come out cut (see geoseg.vectorize)
+    # how many cores the stages around the model use (None: all this process may use)
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         if self.overlap is not None and self.tile_size is not None and self.overlap >= self.tile_size:
@@ -63,6 +74,10 @@ class PredictOptions:
     def pop_from(cls, params: dict) -> PredictOptions:
         """The options among ``params`` (a command's parsed parameters, by field name), removed from it."""
         return cls(**{f.name: params.pop(f.name) for f in fields(cls) if f.name in params})
+
+    def cores(self) -> int:
+        """``workers``, or the cores this process may run on."""
+        return self.workers or available_cores()
 
     def engine(self) -> dict:
         """The fields that choose the model and how it runs."""

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.windows import Window
 
 from geoseg import __version__
 from geoseg.area import Area, area_of_interest, searched_area
@@ -27,14 +26,15 @@ from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
 from geoseg.models.card import ModelCard
 from geoseg.preview import ClassThumbnail, render_class_preview, render_preview
-from geoseg.raster import Scaling, check_georeference, open_scene, read_tile, scene_scaling, select_bands
+from geoseg.raster import Scaling, check_georeference, open_scene, scene_scaling, select_bands
+from geoseg.readers import TileReader
 from geoseg.raster_output import create_raster, output_profile, raster_output, writing
 from geoseg.provenance import Provenance, area_text, imagery_date
 from geoseg.sources import Source, as_source, remote_settings, source_name
 from geoseg.stitch import StripeStitcher
 from geoseg.tileservice import is_tile_service, service_scene
 from geoseg.timing import Stopwatch
-from geoseg.tiling import Tile, TileGrid, tile_grid
+from geoseg.tiling import TileGrid, tile_grid
 from geoseg.stripes import BLOCK, RasterLayout, StripeVectorizer
 from geoseg.vector_io import frame_of, write_vector
 from geoseg.vectorize import Shaping
@@ -128,7 +128,7 @@ def predict(
                                           polygons=polygons)
             with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
-                            progress, watch)
+                            progress, watch, options.cores())
         records = stripes.result
         with watch("write"):
             if output is not None:
@@ -213,39 +213,31 @@ def infer_scene(
     sink: Callable[[int, np.ndarray], None],
     progress: Progress = no_progress,
     watch: Stopwatch | None = None,
+    workers: int = 1,
 ) -> None:
     """Run ``predictor`` over every tile of ``grid`` (on ``view``'s grid) and stream blended
     stripes to ``sink``.
 
-    A reader thread, with its own handle on the view (GDAL handles are not shared between
-    threads), reads and normalises the next batch while the model runs this one. Tiles with
-    no valid pixel are not run; they count as probability 0."""
+    ``workers`` reader threads (:class:`~geoseg.readers.TileReader`) read and stretch the next
+    batches while the model runs this one. Tiles with no valid pixel are not run; they count as
+    probability 0."""
     watch = watch or Stopwatch()
     stitcher = StripeStitcher(grid, predictor.card.num_outputs, sink, block=BLOCK)
     batches = [(r, row[i:i + batch_size], i + batch_size >= len(row))
                for r in range(len(grid.ys)) for row in [grid.row(r)] for i in range(0, len(row), batch_size)]
-    with view.open() as reader_src, ThreadPoolExecutor(1, thread_name_prefix="geoseg-read") as reader:
-
-        def read(tiles: list[Tile]) -> tuple[tuple, tuple]:
-            with watch("read"):
-                return tuple(zip(*(read_tile(reader_src, bands, _window(t), scaling) for t in tiles)))
-
-        pending = reader.submit(read, batches[0][1])
-        for k, (r, tiles, row_done) in enumerate(batches):
-            inputs, valid = pending.result()
-            if k + 1 < len(batches):
-                pending = reader.submit(read, batches[k + 1][1])
-            keep = [i for i, v in enumerate(valid) if v.any()]
-            if keep:
-                with watch("infer"):
-                    probs = predictor(np.stack([inputs[i] for i in keep]))
-                with watch("stitch"):
-                    for i, p in zip(keep, probs):
-                        stitcher.add(tiles[i], p)
-            progress("infer", len(tiles), len(grid))
-            if row_done:
-                with watch("stitch"):  # includes waiting while the vectoriser is behind
-                    stitcher.end_row(r)
+    reader = TileReader(view, bands, scaling, workers, watch)
+    for (r, tiles, row_done), (inputs, valid) in zip(batches, reader.in_order([b[1] for b in batches])):
+        keep = [i for i, v in enumerate(valid) if v.any()]
+        if keep:
+            with watch("infer"):
+                probs = predictor(np.stack([inputs[i] for i in keep]))
+            with watch("stitch"):
+                for i, p in zip(keep, probs):
+                    stitcher.add(tiles[i], p)
+        progress("infer", len(tiles), len(grid))
+        if row_done:
+            with watch("stitch"):  # includes waiting while the vectoriser is behind
+                stitcher.end_row(r)
 
 
 def check_placement(src: rasterio.DatasetReader, card: ModelCard, options: PredictOptions) -> bool:
@@ -271,6 +263,3 @@ def render_preview_for(src: rasterio.DatasetReader, bands: list[int], records: l
     colour = tuple(card.palette[0]) if card.palette else (255, 40, 40)
     render_preview(src, bands, [r["geometry"] for r in records], path, colour=colour, overwrite=overwrite)
 
-
-def _window(tile: Tile) -> Window:
-    return Window(tile.x, tile.y, tile.width, tile.height)

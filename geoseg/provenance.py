@@ -51,7 +51,7 @@ class Provenance:
     @classmethod
     def from_metadata(cls, items: dict[str, str]) -> Provenance | None:
         """Read :meth:`metadata` back; None when ``items`` holds no geoseg provenance."""
-        if PREFIX + "MODEL_DIGEST" not in items:
+        if PREFIX + "VERSION" not in items or PREFIX + "SOURCE" not in items:
             return None
         values = {}
         for f in fields(cls):
@@ -59,7 +59,7 @@ class Provenance:
             if text is None:
                 continue
             values[f.name] = float(text) if f.name == "threshold" else json.loads(text) if f.name == "shaping" else text
-        return cls(**values)
+        return cls(**{"model_digest": "", "threshold": float("nan"), "shaping": {}} | values)  # GDAL drops empty values
 
 
 def imagery_date(tags: dict[str, str]) -> tuple[str | None, str | None]:

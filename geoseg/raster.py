@@ -120,20 +120,25 @@ def select_bands(src: rasterio.DatasetReader, card: ModelCard, requested: list[i
 
 @dataclass(frozen=True)
 class Scaling:
-    """Per-channel map from raw pixel values to model input: stretch ``low``..``high`` to 0..1
-    (clipped, so glints and saturated roofs cannot dominate), then ``(x - mean) / std``."""
+    """Per-channel map from raw pixel values to the stretched bytes a model reads: ``low`` ..
+    ``high`` to 0 .. 255 (clipped, so glints and saturated roofs cannot dominate, and rounded,
+    exactly as training stretches its images). The model's own normalisation (the card's mean
+    and std) happens where it runs (:mod:`geoseg.models.input`); ``fill`` is the byte of each
+    channel's mean, which pixels outside the valid data get (0 once normalised)."""
 
     low: np.ndarray  # (channels,)
     high: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
+    fill: np.ndarray  # (channels,) uint8
     _tables: dict = field(default_factory=dict, compare=False, repr=False)  # dtype -> table
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
-        """``raw`` (channels, h, w) -> float32 normalised values."""
-        if raw.dtype in (np.uint8, np.uint16):  # one table lookup per pixel instead of five passes
+        """``raw`` (channels, h, w) -> uint8 stretched values."""
+        if raw.dtype in (np.uint8, np.uint16):  # one table lookup per pixel instead of four passes
             table = self.table(raw.dtype)
-            return np.stack([table[c][raw[c]] for c in range(raw.shape[0])])
+            out = np.empty(raw.shape, np.uint8)
+            for c in range(raw.shape[0]):
+                np.take(table[c], raw[c], out=out[c], mode="clip")
+            return out
         return self._map(raw)
 
     def table(self, dtype: np.dtype) -> np.ndarray:
@@ -146,17 +151,15 @@ class Scaling:
 
     def _map(self, raw: np.ndarray) -> np.ndarray:
         col = (slice(None), None, None)
-        x = (raw.astype(np.float32) - self.low[col]) / (self.high - self.low)[col]
-        np.clip(x, 0.0, 1.0, out=x)
-        x -= self.mean[col]
-        x /= self.std[col]
-        return x
+        x = (raw.astype(np.float32) - self.low[col]) * (255.0 / (self.high - self.low))[col]
+        np.clip(x, 0.0, 255.0, out=x)
+        return np.rint(x, out=x).astype(np.uint8)
 
 
 def card_scaling(card: ModelCard, low: np.ndarray, high: np.ndarray) -> Scaling:
-    """A :class:`Scaling` from per-channel stretch limits and the card's mean and std."""
-    as32 = lambda v: np.asarray(v, dtype=np.float32)  # noqa: E731
-    return Scaling(low=as32(low), high=as32(high), mean=as32(card.mean), std=as32(card.std))
+    """A :class:`Scaling` from per-channel stretch limits; the fill byte from the card's mean."""
+    fill = np.rint(np.clip(np.asarray(card.mean, dtype=np.float32), 0, 1) * 255).astype(np.uint8)
+    return Scaling(low=np.asarray(low, dtype=np.float32), high=np.asarray(high, dtype=np.float32), fill=fill)
 
 
 def scene_scaling(src: rasterio.DatasetReader, bands: list[int], card: ModelCard) -> Scaling:
@@ -201,12 +204,13 @@ def spread_blocks(height: int, width: int, block: tuple[int, int]) -> list[Windo
 def read_tile(
     src: rasterio.DatasetReader, bands: list[int], window: Window, scaling: Scaling
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised model input ``(channels, h, w)`` float32 and validity ``(h, w)`` bool for a
-    window; invalid pixels are set to the card's mean (0 after normalisation)."""
+    """Stretched model input ``(channels, h, w)`` uint8 and validity ``(h, w)`` bool for a
+    window; invalid pixels get the card's mean (:attr:`Scaling.fill`)."""
     with reading(src):
         valid = src.dataset_mask(window=window) > 0
         x = scaling.apply(src.read(bands, window=window))
-    x[:, ~valid] = 0.0
+    if not valid.all():
+        x[:, ~valid] = scaling.fill[:, None]
     return x, valid
 
 

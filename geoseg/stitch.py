@@ -53,9 +53,10 @@ Sink = Callable[[int, np.ndarray], None]
 class StripeStitcher:
     """Accumulates weighted tile predictions and hands finished stripes of rows to ``sink``.
 
-    Tiles must arrive grid row by grid row (any order within a row); call :meth:`end_row`
-    after each. ``sink(y, block)`` receives blended ``(channels, rows, width)`` float32 arrays
-    in top-to-bottom order, each starting at a multiple of ``block`` rows.
+    Tiles must arrive grid row by grid row (any order within a row), as uint8 probabilities
+    (0-255, as predictors answer); call :meth:`end_row` after each. ``sink(y, block)`` receives
+    blended ``(channels, rows, width)`` float32 probabilities (0-1) in top-to-bottom order,
+    each starting at a multiple of ``block`` rows.
     """
 
     def __init__(self, grid: TileGrid, channels: int, sink: Sink, block: int = 256) -> None:
@@ -63,7 +64,7 @@ class StripeStitcher:
         self.sink = sink
         self.block = block
         self.wy = [w.astype(np.float32) for w in axis_weights(grid.ys, grid.tile_height)]
-        self.wx = [w.astype(np.float32) for w in axis_weights(grid.xs, grid.tile_width)]
+        self.wx = [(w / 255.0).astype(np.float32) for w in axis_weights(grid.xs, grid.tile_width)]  # bytes to 0-1
         self.sum_y = axis_weight_sum(grid.ys, grid.tile_height, grid.height).astype(np.float32)
         self.sum_x = axis_weight_sum(grid.xs, grid.tile_width, grid.width).astype(np.float32)
         rows = min(grid.height, grid.tile_height + block)
@@ -71,10 +72,12 @@ class StripeStitcher:
         self.top = 0  # scene row of buffer row 0; rows above it have gone to the sink
 
     def add(self, tile: Tile, prediction: np.ndarray) -> None:
-        """Blend one tile's ``(channels, height, width)`` prediction in."""
+        """Blend one tile's ``(channels, height, width)`` uint8 prediction in."""
         weight = self.wy[tile.row][:, None] * self.wx[tile.col][None, :]
         y = tile.y - self.top
-        self.buffer[:, y:y + tile.height, tile.x:tile.x + tile.width] += prediction * weight
+        target = self.buffer[:, y:y + tile.height, tile.x:tile.x + tile.width]
+        for c in range(prediction.shape[0]):  # one channel at a time: no full-size temporary
+            target[c] += np.multiply(prediction[c], weight, dtype=np.float32)
 
     def end_row(self, row: int) -> None:
         """Flush the rows that no later grid row touches, in whole blocks."""

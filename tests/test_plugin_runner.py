@@ -31,7 +31,10 @@ def parsed(args: list[str]) -> tuple[str, dict]:
 
     assert args[0] == "/bin/geoseg"
     command = cli.get_command(None, args[1])
-    return args[1], command.make_context(args[1], list(args[2:])).params
+    params = command.make_context(args[1], list(args[2:])).params
+    if args[1] == "batch":  # batch's own --workers counts processes; it is no prediction option
+        params["processes"] = params.pop("workers")
+    return args[1], params
 
 
 def options_of(params: dict) -> PredictOptions:
@@ -58,7 +61,10 @@ def test_every_prediction_option_reaches_the_cli_by_its_name():
               "batch_size": 2, "tta": True, "tile_size": 256, "overlap": 16, "bands": (3, 2, 1), "gsd": "native",
               "bbox": (1.5, 2.0, 3.0, 4.25), "bbox_crs": "EPSG:4326", "threshold": 0.3, "simplify": 0.5,
               "min_area": 4.0, "fill_holes": 1.0, "regularize": True, "separate": False, "max_size": 250.0}
-    assert set(chosen) | {"aoi"} == {f.name for f in fields(PredictOptions)}  # a new option needs a line here
+    # workers: predict's own (batch's --workers counts processes, each given its share of the cores)
+    assert set(chosen) | {"aoi", "workers"} == {f.name for f in fields(PredictOptions)}  # a new option needs a line here
+    _, params = parsed(runner.predict_command("/bin/geoseg", "s.tif", "o.gpkg", {"workers": 3}))
+    assert options_of(params) == PredictOptions(workers=3)
     for command in ("predict", "batch"):
         args = (runner.predict_command("/bin/geoseg", "s.tif", "o.gpkg", chosen) if command == "predict"
                 else runner.batch_command("/bin/geoseg", "in", "out", chosen))

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from geoseg.models.input import normalised
 from geoseg.percentiles import band_percentiles
 from geoseg.train.appearance import colour_stats, cut_mixed, hazed, matched_colours, misregistered, sensor_transforms
 
@@ -306,9 +307,7 @@ def model_input(images: np.ndarray | torch.Tensor, mean: np.ndarray, std: np.nda
                 device: str | torch.device = "cpu") -> torch.Tensor:
     """Stretched uint8 ``(n, h, w, 3)`` windows as a model's normalised ``(n, 3, h, w)`` float32
     input on ``device`` (the bytes travel, the arithmetic happens there)."""
-    x = torch.as_tensor(images).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-    mean, std = (torch.as_tensor(v, device=x.device)[:, None, None] for v in (mean, std))
-    return x.sub_(mean).div_(std)
+    return normalised(torch.as_tensor(images).to(device, non_blocking=True).permute(0, 3, 1, 2), mean, std)
 
 
 def normalise(image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
