@@ -125,7 +125,7 @@ def predict(
             thumbnail = ClassThumbnail(seen.height, seen.width) if preview is not None and not layout.binary else None
             polygons = output is not None or (preview is not None and layout.binary)  # else nothing needs them
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail,
-                                          polygons=polygons)
+                                          polygons=polygons, workers=options.cores())
             with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
                             progress, watch, options.cores())

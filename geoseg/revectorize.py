@@ -52,7 +52,7 @@ def vectorize_raster(raster: str | Path, output: str | Path, options: PredictOpt
         area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, src.crs)
         seen = scene_view(raster, src, None, area).on(src)
         layout = RasterLayout(None, threshold)
-        vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, None, watch)
+        vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, None, watch, workers=options.cores())
         with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
             for y in range(0, seen.height, BLOCK):
                 window = Window(0, y, seen.width, min(BLOCK, seen.height - y))

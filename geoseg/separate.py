@@ -7,13 +7,12 @@ region then goes to its nearest core (a watershed of the distance to the cores),
 one-pixel line where neighbours go to different cores is removed from the mask, so the
 houses come out as separate polygons. Regions with one core, or none, are left as they are.
 
-It works on the vectoriser's strips: each strip is judged with ``halo`` rows of the strips
-above and below it, so a line that crosses a strip seam is found on both sides of it.
+It works on the vectoriser's strips (:func:`split_strip`): each strip is judged with
+``halo`` rows of the strips above and below it, so a line that crosses a strip seam is found
+on both sides of it, and each strip can be judged apart from the others (in parallel).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Iterator
 
 import numpy as np
 from scipy import ndimage
@@ -24,10 +23,9 @@ CORE_PROBABILITY = 0.8  # a building's core: where the network is at least this 
 MIN_CORE_M2 = 4.0  # smaller cores are noise, not a building of their own
 
 
-def separated(strips: Iterable[Strip], pixel_m: float) -> Iterator[Strip]:
-    """:func:`split_touching` with geoseg's levels, for pixels of ``pixel_m`` metres."""
-    level = int(round(CORE_PROBABILITY * 255))
-    return split_touching(strips, level, max(1, int(np.ceil(MIN_CORE_M2 / pixel_m**2))))
+def split_levels(pixel_m: float) -> tuple[int, int]:
+    """geoseg's core level (a byte) and smallest core (pixels) for pixels of ``pixel_m`` metres."""
+    return int(round(CORE_PROBABILITY * 255)), max(1, int(np.ceil(MIN_CORE_M2 / pixel_m**2)))
 
 
 def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int) -> np.ndarray:
@@ -63,19 +61,11 @@ def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int)
     return lines
 
 
-def split_touching(strips: Iterable[Strip], level: int, min_core: int, halo: int = HALO) -> Iterator[Strip]:
-    """The strips with the valley lines between touching buildings removed from ``classes``."""
-    before: Strip | None = None
-    current: Strip | None = None
-    for strip in strips:
-        if current is not None:
-            yield _split(before, current, strip, level, min_core, halo)
-        before, current = current, strip
-    if current is not None:
-        yield _split(before, current, None, level, min_core, halo)
-
-
-def _split(before: Strip | None, strip: Strip, after: Strip | None, level: int, min_core: int, halo: int) -> Strip:
+def split_strip(before: Strip | None, strip: Strip, after: Strip | None, level: int, min_core: int,
+                halo: int = HALO) -> Strip:
+    """``strip`` with the valley lines between touching buildings removed from its classes,
+    judged with ``halo`` rows of the strips ``before`` and ``after`` it (None at the scene's
+    edges) as context."""
     y0, classes, score = strip
     top = before[1].shape[0] - min(halo, before[1].shape[0]) if before is not None else 0
     above = (before[1][top:], before[2][top:]) if before is not None else (classes[:0], score[:0])

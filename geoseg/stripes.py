@@ -18,7 +18,7 @@ from geoseg.ground import pixel_size_m
 from geoseg.models.card import ModelCard
 from geoseg.preview import ClassThumbnail
 from geoseg.provenance import Provenance
-from geoseg.separate import separated
+from geoseg.separate import split_levels
 from geoseg.timing import Stopwatch
 from geoseg.vector_io import schema
 from geoseg.vectorize import Shaping, StripPolygonizer, binary_classes, shape_buildings
@@ -44,6 +44,7 @@ class StripeVectorizer:
     stop: threading.Event = field(default_factory=threading.Event)  # set when the caller gives up
     thumbnail: ClassThumbnail | None = None  # a multiclass preview's classes, taken as they pass
     polygons: bool = True  # False: write the raster (and take the thumbnail) only, no records
+    workers: int = 1  # threads that split, label and trace strips (the polygons are the same for any number)
     cut: int = 0  # regions too large to be buildings, cut into pieces (see geoseg.vectorize)
     _waited: float = 0.0
 
@@ -57,11 +58,11 @@ class StripeVectorizer:
                     raise Stopped
             return []
         pixel_m = pixel_size_m(self.transform, self.crs)
-        if self.shaping.separate:
-            strips = separated(strips, pixel_m)
+        split = split_levels(pixel_m) if self.shaping.separate else None
         polygonizer = StripPolygonizer.shaped(self.shaping, pixel_m)
         records = []
-        for record in shape_buildings(polygonizer(strips), self.transform, self.crs, self.shaping):
+        buildings = polygonizer(strips, split, self.workers)
+        for record in shape_buildings(buildings, self.transform, self.crs, self.shaping):
             if self.stop.is_set():
                 raise Stopped
             records.append(self.layout.attributes(record))

@@ -11,11 +11,18 @@ A region wider or taller than ``max_px`` pixels (``--max-size`` metres) is no bu
 field, a shadow, a dense town painted as one. It is emitted as its pieces, cut along the cell
 borders, as soon as each is made; so no union ever spans more than ``max_px`` on a side,
 and memory holds one strip and the regions still open, whatever the scene's size.
+
+Splitting touching buildings (:mod:`geoseg.separate`) and labelling and tracing a strip's
+cells depend on that strip and its neighbours alone, so ``workers`` threads do them for
+several strips at once (numpy, SciPy and GDAL release the GIL for most of it); joining the
+pieces stays in order, so the polygons are the same whatever the number of workers.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +33,7 @@ from scipy import ndimage
 from shapely.geometry import Polygon, shape
 
 from geoseg.ground import Ground, pixel_size_m
+from geoseg.separate import split_strip
 
 CELL_COLUMNS = 1024  # columns of a labelling cell: the grid along which oversized regions are cut
 Strip = tuple[int, np.ndarray, np.ndarray]  # (first row, classes (0 = none), score uint8)
@@ -121,6 +129,44 @@ def cell_pieces(y0: int, x0: int, classes: np.ndarray, score: np.ndarray, min_px
     return labels, pieces
 
 
+Cells = list[tuple[int, np.ndarray, list[Building]]]  # per cell of a strip: first column, labels, pieces
+LabelledStrip = tuple[int, np.ndarray, Cells]  # (first row, classes, cells)
+
+
+def label_strip(before: Strip | None, strip: Strip, after: Strip | None, min_px: int = 0, hole_px: float = 0,
+                split: tuple[int, int] | None = None) -> LabelledStrip:
+    """One strip's share of vectorising, from it and its neighbours alone: touching buildings
+    split (``split``: the core level and smallest core of :func:`geoseg.separate.split_strip`),
+    then each cell labelled and traced (:func:`cell_pieces`)."""
+    if split is not None:
+        strip = split_strip(before, strip, after, *split)
+    y0, classes, score = strip
+    cells = []
+    for x0 in range(0, classes.shape[1], CELL_COLUMNS):
+        cols = slice(x0, x0 + CELL_COLUMNS)
+        cells.append((x0, *cell_pieces(y0, x0, classes[:, cols], score[:, cols], min_px, hole_px)))
+    return y0, classes, cells
+
+
+def labelled_strips(strips: Iterable[Strip], min_px: int = 0, hole_px: float = 0, split: tuple[int, int] | None = None,
+                    workers: int = 1) -> Iterator[LabelledStrip]:
+    """:func:`label_strip` over ``strips`` in order, ``workers`` strips at a time (each strip
+    once the next one has arrived, for its context); at most ``2 * workers`` in flight."""
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="geoseg-label") as pool:
+        pending: deque[Future] = deque()
+        before = current = None
+        for following in strips:
+            if current is not None:
+                pending.append(pool.submit(label_strip, before, current, following, min_px, hole_px, split))
+            before, current = current, following
+            while len(pending) > 2 * max(1, workers) - 1:
+                yield pending.popleft().result()
+        if current is not None:
+            pending.append(pool.submit(label_strip, before, current, None, min_px, hole_px, split))
+        while pending:
+            yield pending.popleft().result()
+
+
 def binary_classes(prob: np.ndarray, valid: np.ndarray, threshold: int) -> np.ndarray:
     """1 where a valid pixel's probability (uint8) reaches ``threshold``, else 0."""
     return ((prob >= threshold) & valid).astype(np.uint8)
@@ -148,11 +194,14 @@ class StripPolygonizer:
         return cls(shaping.max_size_m / pixel_m, int(np.ceil(shaping.min_area_m2 / area - 1e-9)),
                    shaping.fill_holes_m2 / area)
 
-    def __call__(self, strips: Iterable[Strip]) -> Iterator[Building]:
+    def __call__(self, strips: Iterable[Strip], split: tuple[int, int] | None = None,
+                 workers: int = 1) -> Iterator[Building]:
+        """The regions of ``strips``, touching buildings split first where ``split`` gives the
+        levels (:func:`label_strip`), the per-strip work in ``workers`` threads."""
         open_ids = np.zeros(0, dtype=np.int64)  # region id of each pixel of the previous strip's last row
         last_classes: np.ndarray | None = None
-        for y0, classes, score in strips:
-            ids, fresh = self._label(y0, classes, score)
+        for y0, classes, cells in labelled_strips(strips, self.min_px, self.hole_px, split, workers):
+            ids, fresh = self._ids(classes.shape, cells)
             for a, b in self._cell_seams(ids, classes):
                 self._union(a, b)
             if last_classes is not None:
@@ -177,13 +226,12 @@ class StripPolygonizer:
         else:
             yield region.building()
 
-    def _label(self, y0: int, classes: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """Region ids of the strip's pixels (0: none), and the ids made for its pieces."""
-        ids = np.zeros(classes.shape, dtype=np.int64)
+    def _ids(self, shape: tuple[int, int], cells: Cells) -> tuple[np.ndarray, list[int]]:
+        """Region ids of a strip's pixels (0: none), from its cells' labels, and the ids made for
+        its pieces."""
+        ids = np.zeros(shape, dtype=np.int64)
         fresh: list[int] = []
-        for x0 in range(0, classes.shape[1], CELL_COLUMNS):
-            cols = slice(x0, x0 + CELL_COLUMNS)
-            labels, pieces = cell_pieces(y0, x0, classes[:, cols], score[:, cols], self.min_px, self.hole_px)
+        for x0, labels, pieces in cells:
             if not pieces:
                 continue
             first = len(self._parent)
@@ -191,7 +239,7 @@ class StripPolygonizer:
                 self._parent.append(first + k)
                 self._regions[first + k] = _Region(piece.value, [piece], [int(v) for v in piece.parts[0].bounds])
                 fresh.append(first + k)
-            ids[:, cols] = np.where(labels > 0, labels.astype(np.int64) + first - 1, 0)
+            ids[:, x0:x0 + labels.shape[1]] = np.where(labels > 0, labels.astype(np.int64) + first - 1, 0)
         return ids, fresh
 
     @staticmethod

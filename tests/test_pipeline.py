@@ -283,3 +283,23 @@ def test_a_predictor_and_model_settings_are_exclusive(tmp_path, bright_predictor
         predict(scene, tmp_path / "a.gpkg", predictor=bright_predictor,
                 options=PredictOptions(model="eunet-buildings", precision="fp32"))
     assert not (tmp_path / "a.gpkg").exists()
+
+
+def test_outputs_are_the_same_whatever_the_number_of_workers(tmp_path, bright_predictor):
+    """Readers, labelling threads: more workers change how fast, never what comes out."""
+    rng = np.random.default_rng(7)
+    boxes = []
+    for r in range(10, 1000, 70):  # touching pairs (split), some across the 256-row strips and 1024-column cells
+        for c in range(10, 2400, 90):
+            h, w = (int(v) for v in rng.integers(20, 50, 2))
+            boxes += [(r, c, r + h, c + w), (r + 5, c + w, r + h - 5, c + w + 30)]
+    scene = write_scene(tmp_path / "scene.tif", rectangles_scene(1050, 2500, boxes))
+    runs = []
+    for workers in (1, 3):
+        out, raster = tmp_path / f"b{workers}.gpkg", tmp_path / f"p{workers}.tif"
+        summary = predict(scene, out, PredictOptions(tile_size=256, overlap=32, separate=True, workers=workers),
+                          raster=raster, predictor=bright_predictor)
+        with rasterio.open(raster) as src:
+            runs.append((summary["buildings"], [g.wkb for g in _read(out).geometry], src.read()))
+    (n1, polygons1, pixels1), (n3, polygons3, pixels3) = runs
+    assert n1 == n3 > 400 and polygons1 == polygons3 and np.array_equal(pixels1, pixels3)

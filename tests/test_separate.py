@@ -5,7 +5,8 @@ from scipy import ndimage
 from conftest import predictor_for, BrightNet, write_scene
 from geoseg.models.registry import preset_card
 from geoseg.pipeline import predict
-from geoseg.separate import split_touching, valley_lines
+from geoseg.separate import split_strip, valley_lines
+from geoseg.vectorize import labelled_strips
 from pyogrio import read_dataframe as read_vector
 from geoseg.options import PredictOptions
 
@@ -55,9 +56,9 @@ def test_strips_cut_the_same_lines_as_the_whole_mask(rows):
             score[r + 8:r + 12, c + 26:c + 32] = 150
             score[r + 20:r + 26, c + 10:c + 14] = 150
     classes = (score >= 128).astype(np.uint8)
-    whole = next(split_touching([(0, classes, score)], 204, 10))[1]
+    whole = split_strip(None, (0, classes, score), None, 204, 10)[1]
     strips = [(y, classes[y:y + rows], score[y:y + rows]) for y in range(0, 120, rows)]
-    stitched = np.concatenate([c for _, c, _ in split_touching(strips, 204, 10)])
+    stitched = np.concatenate([c for _, c, _ in labelled_strips(strips, split=(204, 10), workers=2)])
     assert components(whole, min_size=10) == 15 and np.array_equal(stitched, whole)  # crumbs from stepped lines aside
 
 
