@@ -24,12 +24,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_memory import peak_rss_mb, write_synthetic  # noqa: E402
 
+from geoseg.inference import TwoSteps  # noqa: E402
 
-class NullBackend:
+
+class NullBackend(TwoSteps):
     """Probabilities without a network, as bytes like every backend's: 255 where the first
     stretched band is in its upper half, else 0."""
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def prepare(self, batch: np.ndarray) -> np.ndarray:
+        return batch
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
         return (batch[:, :1] > 127).astype(np.uint8) * np.uint8(255)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from geoseg.errors import GeosegError
 from geoseg.models import registry
 from geoseg.models.card import ModelCard
 from geoseg.models.heads import building_probability
-from geoseg.models.input import as_bytes, normalised
+from geoseg.models.input import as_bytes, byte_table, normalised
 
 
 def choose_device(requested: str = "auto") -> torch.device:
@@ -36,10 +37,24 @@ def choose_device(requested: str = "auto") -> torch.device:
 
 
 class Backend(Protocol):
+    """Turns ``(N, bands, H, W)`` stretched uint8 tiles into ``(N, outputs, H, W)`` uint8
+    probabilities (0-255): a binary model's building probability (its separation output
+    applied), a multiclass model's class probabilities. In two steps, so that the first runs
+    where tiles are read (in the reader threads) and only the second where the model runs:
+    ``prepare`` (normalising, or the copy to the device) and ``run``; calling does both."""
+
+    def prepare(self, batch: np.ndarray) -> Any: ...
+
+    def run(self, prepared: Any) -> np.ndarray: ...
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class TwoSteps:
+    """``backend(batch)`` as ``run(prepare(batch))``."""
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """``(N, bands, H, W)`` stretched uint8 tiles -> ``(N, outputs, H, W)`` uint8 probabilities
-        (0-255): a binary model's building probability (its separation output applied), a
-        multiclass model's class probabilities."""
+        return self.run(self.prepare(batch))
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -72,11 +87,12 @@ def _cpu_flags() -> set[str]:
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class TorchBackend:
+class TorchBackend(TwoSteps):
     """Runs a PyTorch network in inference mode, channels-last, wholly in fp32, bf16 or fp16
     (the sigmoid/softmax in fp32), eagerly or compiled ahead of time (:mod:`geoseg.compiled`).
     Tiles travel as bytes and are normalised on the device; probabilities come back as bytes.
-    On CUDA the tiles go up from a pinned buffer that is reused batch after batch.
+    On CUDA the tiles go up from a pinned buffer of the preparing thread's own, reused batch
+    after batch (once its last copy has finished).
 
     With ``compile``, each new input shape gets a compiled network (loaded from the cache, or
     compiled once into it; loading takes about a second). A compiled network always gets
@@ -97,7 +113,7 @@ class TorchBackend:
         self.device = device
         self.softmax = card.activation == "softmax"
         self.networks: dict[tuple, Callable] = {}  # input shape -> the network that runs it
-        self._pinned: torch.Tensor | None = None  # CUDA: the host buffer tiles go up from
+        self._local = threading.local()  # CUDA: each preparing thread's pinned buffer and its last copy
 
     @property
     def compiled(self) -> bool:
@@ -116,28 +132,43 @@ class TorchBackend:
         return self.networks[shape]
 
     def _upload(self, batch: np.ndarray) -> torch.Tensor:
-        """The uint8 batch on the device (through the reused pinned buffer on CUDA)."""
+        """The uint8 batch on the device (through this thread's pinned buffer on CUDA)."""
         tiles = torch.from_numpy(batch)
         if self.device.type != "cuda":
             return tiles
-        if self._pinned is None or self._pinned.shape != tiles.shape:
-            self._pinned = torch.empty(tiles.shape, dtype=torch.uint8).pin_memory()
-        self._pinned.copy_(tiles)
-        return self._pinned.to(self.device, non_blocking=True)
+        local = self._local
+        if getattr(local, "pinned", None) is None or local.pinned.shape != tiles.shape:
+            local.pinned, local.copied = torch.empty(tiles.shape, dtype=torch.uint8).pin_memory(), None
+        if local.copied is not None:
+            local.copied.synchronize()  # the previous batch has left the buffer
+        local.pinned.copy_(tiles)
+        on_device = local.pinned.to(self.device, non_blocking=True)
+        local.copied = torch.cuda.Event()
+        local.copied.record()
+        return on_device
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def prepare(self, batch: np.ndarray) -> tuple[int, torch.Tensor]:
+        """The batch, padded to ``batch_size`` for a compiled network: on CUDA normalised on the
+        device; on the CPU normalised by a table lookup in NumPy (single-threaded, so that the
+        reader threads leave PyTorch's threads to the network)."""
         n = batch.shape[0]
         if self.compile and n < self.batch_size:
             batch = np.concatenate([batch, np.zeros((self.batch_size - n, *batch.shape[1:]), batch.dtype)])
+        if self.device.type == "cpu":
+            return n, torch.from_numpy(byte_table(self.card).take_along(batch))
         with torch.inference_mode():
-            x = normalised(self._upload(batch), self.card.mean, self.card.std)
-            x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
+            return n, normalised(self._upload(batch), self.card.mean, self.card.std)
+
+    def run(self, prepared: tuple[int, torch.Tensor]) -> np.ndarray:
+        n, x = prepared
+        with torch.inference_mode():
+            x = x.to(self.device, self.dtype, memory_format=torch.channels_last)
             logits = self._network(x)(x)[:n].float()
             probs = logits.softmax(dim=1) if self.softmax else building_probability(logits.sigmoid(), self.card.separation)
             return as_bytes(probs).cpu().numpy()
 
 
-class OnnxBackend:
+class OnnxBackend(TwoSteps):
     """Runs an exported geoseg ONNX model through ONNX Runtime (CUDA provider on a GPU)."""
 
     def __init__(self, path: str | Path, device: torch.device) -> None:
@@ -155,17 +186,22 @@ class OnnxBackend:
         self.card, self.divisor = read_metadata(self.session)
         self.input = self.session.get_inputs()[0].name
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def prepare(self, batch: np.ndarray) -> tuple[tuple[int, int], np.ndarray]:
+        """Normalised and padded to the network's stride."""
         h, w = batch.shape[-2:]
         x = normalised(torch.from_numpy(batch), self.card.mean, self.card.std).numpy()
         pad = ((0, 0), (0, 0), (0, (-h) % self.divisor), (0, (-w) % self.divisor))
-        logits = torch.from_numpy(self.session.run(None, {self.input: np.pad(x, pad, mode="edge")})[0][..., :h, :w])
+        return (h, w), np.pad(x, pad, mode="edge")
+
+    def run(self, prepared: tuple[tuple[int, int], np.ndarray]) -> np.ndarray:
+        (h, w), x = prepared
+        logits = torch.from_numpy(self.session.run(None, {self.input: x})[0][..., :h, :w])
         if self.card.activation == "softmax":
             return as_bytes(logits.softmax(dim=1)).numpy()
         return as_bytes(building_probability(logits.sigmoid(), self.card.separation)).numpy()
 
 
-class FlipAverage:
+class FlipAverage(TwoSteps):
     """Test-time augmentation: the mean of ``backend``'s answers for the batch as it is and
     flipped left-right, top-bottom and both, each flipped back (four passes), as bytes."""
 
@@ -174,7 +210,10 @@ class FlipAverage:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def prepare(self, batch: np.ndarray) -> np.ndarray:
+        return batch
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
         total = None
         for axes in self.FLIPS:
             flipped = np.ascontiguousarray(np.flip(batch, axes)) if axes else batch
@@ -196,7 +235,13 @@ class Predictor:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Stretched uint8 tiles ``(N, bands, H, W)`` -> uint8 probabilities (see :class:`Backend`)."""
-        return self.backend(np.ascontiguousarray(batch, dtype=np.uint8))
+        return self.run(self.prepare(batch))
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        return self.backend.prepare(np.ascontiguousarray(batch, dtype=np.uint8))
+
+    def run(self, prepared: Any) -> np.ndarray:
+        return self.backend.run(prepared)
 
 
 def load_predictor(model: str | Path | None = None, device: str = "auto", backend: str = "auto",

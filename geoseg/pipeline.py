@@ -218,19 +218,18 @@ def infer_scene(
     """Run ``predictor`` over every tile of ``grid`` (on ``view``'s grid) and stream blended
     stripes to ``sink``.
 
-    ``workers`` reader threads (:class:`~geoseg.readers.TileReader`) read and stretch the next
-    batches while the model runs this one. Tiles with no valid pixel are not run; they count as
-    probability 0."""
+    ``workers`` reader threads (:class:`~geoseg.readers.TileReader`) read, stretch and prepare
+    the next batches while the model runs this one. Tiles with no valid pixel are not run;
+    they count as probability 0."""
     watch = watch or Stopwatch()
     stitcher = StripeStitcher(grid, predictor.card.num_outputs, sink, block=BLOCK)
     batches = [(r, row[i:i + batch_size], i + batch_size >= len(row))
                for r in range(len(grid.ys)) for row in [grid.row(r)] for i in range(0, len(row), batch_size)]
-    reader = TileReader(view, bands, scaling, workers, watch)
-    for (r, tiles, row_done), (inputs, valid) in zip(batches, reader.in_order([b[1] for b in batches])):
-        keep = [i for i, v in enumerate(valid) if v.any()]
+    reader = TileReader(view, bands, scaling, predictor.prepare, workers, watch)
+    for (r, tiles, row_done), (keep, prepared) in zip(batches, reader.in_order([b[1] for b in batches])):
         if keep:
             with watch("infer"):
-                probs = predictor(np.stack([inputs[i] for i in keep]))
+                probs = predictor.run(prepared)
             with watch("stitch"):
                 for i, p in zip(keep, probs):
                     stitcher.add(tiles[i], p)

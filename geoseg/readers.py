@@ -1,15 +1,17 @@
 """Reading tiles in parallel: threads, each with its own GDAL handle on the scene (handles are
 never shared between threads, and each is closed by the thread that opened it; GDAL
 releases the GIL while it decodes), that read and stretch batches of tiles ahead of the
-model and hand them over in order."""
+model, prepare them for it (normalised, or on their way to the GPU) and hand them over in
+order."""
 
 from __future__ import annotations
 
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from typing import Any
 
 import numpy as np
 from rasterio.windows import Window
@@ -19,16 +21,17 @@ from geoseg.resample import SceneView
 from geoseg.tiling import Tile
 from geoseg.timing import Stopwatch
 
-Read = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]  # uint8 tiles, their validity
+Read = tuple[list[int], Any]  # which tiles of the batch hold valid pixels, those tiles prepared (None: none)
 
 
 class TileReader:
     """Batches of tiles read by ``workers`` threads, at most ``workers + 1`` batches ahead of
-    the consumer (so memory stays bounded), in the order they were asked for."""
+    the consumer (so memory stays bounded), in the order they were asked for. The tiles of a
+    batch that hold any valid pixel are stacked and passed through ``prepare`` there."""
 
-    def __init__(self, view: SceneView, bands: list[int], scaling: Scaling, workers: int = 1,
-                 watch: Stopwatch | None = None) -> None:
-        self.view, self.bands, self.scaling = view, bands, scaling
+    def __init__(self, view: SceneView, bands: list[int], scaling: Scaling, prepare: Callable[[np.ndarray], Any],
+                 workers: int = 1, watch: Stopwatch | None = None) -> None:
+        self.view, self.bands, self.scaling, self.prepare = view, bands, scaling, prepare
         self.workers = max(1, workers)
         self.watch = watch or Stopwatch()
 
@@ -40,11 +43,15 @@ class TileReader:
                 if not future.set_running_or_notify_cancel():
                     continue
                 try:
-                    with self.watch("read"):
-                        windows = (Window(t.x, t.y, t.width, t.height) for t in tiles)
-                        future.set_result(tuple(zip(*(read_tile(src, self.bands, w, self.scaling) for w in windows))))
+                    future.set_result(self._read(src, tiles))
                 except BaseException as exc:  # handed to the consumer, which raises it
                     future.set_exception(exc)
+
+    def _read(self, src, tiles: Sequence[Tile]) -> Read:
+        with self.watch("read"):
+            read = [read_tile(src, self.bands, Window(t.x, t.y, t.width, t.height), self.scaling) for t in tiles]
+            keep = [i for i, (_, valid) in enumerate(read) if valid.any()]
+            return keep, self.prepare(np.stack([read[i][0] for i in keep])) if keep else None
 
     def in_order(self, batches: Sequence[Sequence[Tile]]) -> Iterator[Read]:
         """Each batch of ``batches`` read, in order, while the next ones are being read."""
