@@ -4,26 +4,20 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+from loopback import LoopbackServer
 
-class RangeServer:
+
+class RangeServer(LoopbackServer):
     """Serve the files of ``root`` at ``self.url``; ``sent[name]`` counts the body bytes sent."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.sent: Counter[str] = Counter()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(_handler(self))
 
 
 def _handler(server: RangeServer) -> type[BaseHTTPRequestHandler]:

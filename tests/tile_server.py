@@ -3,25 +3,21 @@ Python can use it too): it serves the tiles it is given and counts the requests.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import LoopbackServer
 
 
-class TileServer:
+class TileServer(LoopbackServer):
     """Serves ``tiles`` (URL path, e.g. ``/18/47207/102787.png``, to bytes) at ``self.template``
     (``http://127.0.0.1:PORT/{z}/{x}/{y}.png``); ``requests`` counts each path asked for.
     A path it does not hold gets a 404; bytes that start with ``<`` are sent as HTML."""
 
     def __init__(self, tiles: dict[str, bytes]) -> None:
         self.tiles, self.requests = tiles, Counter()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.template = f"http://127.0.0.1:{self.httpd.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(_handler(self))
+        self.template = self.url + "/{z}/{x}/{y}.png"
 
 
 def _handler(server: TileServer) -> type[BaseHTTPRequestHandler]:
