@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The recipe levers of docs/models.md, one at a time (two cores: never two trainings at once),
+# each the baseline config with one key changed; each run's best and last epochs are scored
+# through predict on the validation places into runs/eval/. Resumable: a run with a checkpoint
+# and no runs/NAME/done goes on from it. Run it in the background:
+#   nohup benchmarks/recipe_levers.sh > runs/levers.log 2>&1 &
+set -u
+cd "$(dirname "$0")/.."
+mkdir -p runs/eval
+CONFIG=configs/eunet-mobilenetv2-allplaces.yaml
+run() {
+    name=$1; shift
+    mkdir -p runs/$name
+    if [ ! -f runs/$name/done ]; then
+        resume=""
+        [ -f runs/$name/model.ckpt ] && resume="--resume runs/$name/model.ckpt"
+        .venv/bin/geoseg train $CONFIG "$@" $resume -o runs/$name/model.safetensors > runs/$name/train.log 2>&1 || return
+        touch runs/$name/done
+    fi
+    .venv/bin/python benchmarks/last_epoch.py runs/$name/model.ckpt runs/$name/model.safetensors runs/$name/last.safetensors
+    .venv/bin/python benchmarks/eval_buildings.py --model runs/$name/model.safetensors --variants separated --json > runs/eval/$name-best.json
+    .venv/bin/python benchmarks/eval_buildings.py --model runs/$name/last.safetensors --variants separated --json > runs/eval/$name-last.json
+}
+run lever-a-style --set style_transfer=0.5
+run lever-d-cutmix --set cutmix=0.5
+run lever-b-sensor --set sensor_faults=0.25
+run lever-e-gaps --set gap_weight=4 --set separation_weight=2
+run lever-c-selftrain --set teacher=eunet-mobilenetv2-buildings --set "unlabelled=[../../shared/data/scenes]" --set distill=0.5 --set unlabelled_share=0.15
