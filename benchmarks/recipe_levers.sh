@@ -14,13 +14,14 @@ run() {
     if [ ! -f runs/$name/done ]; then
         resume=""
         [ -f runs/$name/model.ckpt ] && resume="--resume runs/$name/model.ckpt"
-        .venv/bin/geoseg train $CONFIG "$@" $resume -o runs/$name/model.safetensors > runs/$name/train.log 2>&1 || return
+        .venv/bin/geoseg train $CONFIG "$@" $resume -o runs/$name/model.safetensors >> runs/$name/train.log 2>&1 || return
         touch runs/$name/done
     fi
     .venv/bin/python benchmarks/last_epoch.py runs/$name/model.ckpt runs/$name/model.safetensors runs/$name/last.safetensors
     .venv/bin/python benchmarks/eval_buildings.py --model runs/$name/model.safetensors --variants separated --json > runs/eval/$name-best.json
     .venv/bin/python benchmarks/eval_buildings.py --model runs/$name/last.safetensors --variants separated --json > runs/eval/$name-last.json
 }
+run allplaces  # the baseline
 run lever-a-style --set style_transfer=0.5
 run lever-d-cutmix --set cutmix=0.5
 run lever-b-sensor --set sensor_faults=0.25
