@@ -18,6 +18,15 @@ def cache_dir() -> Path:
     return path
 
 
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def network_digest(net: torch.nn.Module, card: ModelCard) -> str:
     """16 hex digits that change whenever the card or any weight changes."""
     digest = hashlib.sha256(card.to_json().encode())

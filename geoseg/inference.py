@@ -3,7 +3,6 @@ class probabilities, on the best device there is."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from geoseg.cache import network_digest
+from geoseg.cache import file_digest, network_digest
 from geoseg.compiled import compiled_network
 from geoseg.errors import GeosegError
 from geoseg.models import registry
@@ -189,7 +188,7 @@ class OnnxBackend(TwoSteps):
     def prepare(self, batch: np.ndarray) -> tuple[tuple[int, int], np.ndarray]:
         """Normalised and padded to the network's stride."""
         h, w = batch.shape[-2:]
-        x = normalised(torch.from_numpy(batch), self.card.mean, self.card.std).numpy()
+        x = byte_table(self.card).take_along(batch)
         pad = ((0, 0), (0, 0), (0, (-h) % self.divisor), (0, (-w) % self.divisor))
         return (h, w), np.pad(x, pad, mode="edge")
 
@@ -277,7 +276,7 @@ def _load_predictor(model: str | Path | None, device: str, backend: str, precisi
         if not path.is_file():
             raise GeosegError(f"model file {path} does not exist")
         onnx = OnnxBackend(path, torch_device)
-        return Predictor(onnx, onnx.card, f"{torch_device} (onnxruntime)", onnx.card.name, file_digest(path))
+        return Predictor(onnx, onnx.card, f"{torch_device} (onnxruntime)", onnx.card.name, file_digest(path)[:16])
     if model is not None and str(model).endswith(".onnx"):
         raise GeosegError("an .onnx model runs on the onnx backend; drop --backend torch")
     net, card = registry.load(model)
@@ -285,15 +284,6 @@ def _load_predictor(model: str | Path | None, device: str, backend: str, precisi
     digest = network_digest(net, card)
     backend_ = TorchBackend(net, card, torch_device, precision, compile=compile, batch_size=batch_size)
     return Predictor(backend_, card, label, card.name, digest)
-
-
-def file_digest(path: Path) -> str:
-    """16 hex digits of the SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 def default_precision(device: torch.device) -> str:

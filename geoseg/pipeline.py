@@ -7,7 +7,6 @@ import contextlib
 import time
 from dataclasses import asdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ from geoseg.tileservice import is_tile_service, service_scene
 from geoseg.timing import Stopwatch
 from geoseg.tiling import TileGrid, tile_grid
 from geoseg.stripes import BLOCK, RasterLayout, StripeVectorizer
-from geoseg.vector_io import frame_of, write_vector
+from geoseg.vector_io import frame_of, write_buildings
 from geoseg.vectorize import Shaping
 from geoseg.resample import SceneView, scene_view, target_gsd
 
@@ -131,10 +130,11 @@ def predict(
                             progress, watch, options.cores())
         records = stripes.result
         with watch("write"):
-            if output is not None:
-                write_vector(records, output, src.crs, layout.schema(shaping), overwrite, provenance)
-            if comparison is not None:
+            if output is not None or comparison is not None:
                 found = frame_of(records, src.crs, layout.schema(shaping), provenance)
+            if output is not None:
+                write_buildings(found, output, overwrite, provenance)
+            if comparison is not None:
                 compared = comparison.run(found, provenance, mapped, overwrite)
             if preview is not None:
                 native = scene_view(scene, src, None, area).on(src)  # the scene at its own pixels, within the area

@@ -37,7 +37,11 @@ def write_vector(records: list[dict], path: str | Path, crs, columns: dict[str, 
     ``columns`` maps attribute names to pandas dtypes so that an empty result still has its
     schema. A ``provenance`` adds its columns to every building (where a record has none of
     its own) and its metadata to the layer."""
-    frame = frame_of(records, crs, columns, provenance)
+    write_buildings(frame_of(records, crs, columns, provenance), path, overwrite, provenance)
+
+
+def write_buildings(frame: gpd.GeoDataFrame, path: str | Path, overwrite: bool, provenance: Provenance | None = None) -> None:
+    """Write a layer :func:`frame_of` made to ``path`` atomically, with the provenance's metadata."""
     write_layers(path, {LAYER: (frame, provenance.metadata() if provenance else None)}, overwrite)
 
 

@@ -1,7 +1,6 @@
 """Online basemaps as scenes: an XYZ service on loopback that counts its requests."""
 
 import io
-import math
 
 import numpy as np
 import pyogrio

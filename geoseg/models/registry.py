@@ -137,6 +137,8 @@ def fingerprint(spec: str | Path | None = None) -> str:
     bytes, or the card of an untrained preset (built from a fixed seed)."""
     import hashlib
 
+    from geoseg.cache import file_digest
+
     spec = str(spec) if spec is not None else DEFAULT_MODEL
     if spec in PRESETS:
         path = shipped_weights(spec)
@@ -145,8 +147,4 @@ def fingerprint(spec: str | Path | None = None) -> str:
         spec = str(path)
     if not Path(spec).is_file():
         raise GeosegError(f"model file {spec} does not exist")
-    digest = hashlib.sha256()
-    with open(spec, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(spec)
