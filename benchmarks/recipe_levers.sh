@@ -2,14 +2,17 @@
 # The recipe levers of docs/models.md, one at a time (two cores: never two trainings at once),
 # each the baseline config with one key changed; each run's best and last epochs are scored
 # through predict on the validation places into runs/eval/. Resumable: a run with a checkpoint
-# and no runs/NAME/done goes on from it. Run it in the background:
+# and no runs/NAME/done goes on from it. Run it in the background, all runs or the named ones:
 #   nohup benchmarks/recipe_levers.sh > runs/levers.log 2>&1 &
+#   nohup benchmarks/recipe_levers.sh lever-be-low-lr > runs/levers.log 2>&1 &
 set -u
 cd "$(dirname "$0")/.."
 mkdir -p runs/eval
 CONFIG=configs/eunet-mobilenetv2-allplaces.yaml
+ONLY="$*"
 run() {
     name=$1; shift
+    if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
     mkdir -p runs/$name
     if [ ! -f runs/$name/done ]; then
         resume=""
@@ -27,3 +30,5 @@ run lever-d-cutmix --set cutmix=0.5
 run lever-b-sensor --set sensor_faults=0.25
 run lever-e-gaps --set gap_weight=4 --set separation_weight=2
 run lever-c-selftrain --set teacher=eunet-mobilenetv2-buildings --set "unlabelled=[../../shared/data/scenes]" --set distill=0.5 --set unlabelled_share=0.15
+# the schedule: (b) and (e) together, a third of the baseline's peak learning rate, half its epochs
+run lever-be-low-lr --set sensor_faults=0.25 --set gap_weight=4 --set separation_weight=2 --set lr=0.00015 --set epochs=8

@@ -56,7 +56,7 @@ class StripeStitcher:
     Tiles must arrive grid row by grid row (any order within a row), as uint8 probabilities
     (0-255, as predictors answer); call :meth:`end_row` after each. ``sink(y, block)`` receives
     blended ``(channels, rows, width)`` float32 probabilities (0-1) in top-to-bottom order,
-    each starting at a multiple of ``block`` rows.
+    ``block`` rows each (fewer at the scene's foot).
     """
 
     def __init__(self, grid: TileGrid, channels: int, sink: Sink, block: int = 256) -> None:
@@ -90,8 +90,10 @@ class StripeStitcher:
 
     def _flush(self, stop: int) -> None:
         n = stop - self.top
-        blended = self.buffer[:, :n] / (self.sum_y[self.top:stop, None] * self.sum_x[None, :])
-        self.sink(self.top, blended)
+        for y in range(0, n, self.block):  # a block at a time: temporaries of one block
+            rows = slice(y, min(y + self.block, n))
+            scene_rows = slice(self.top + rows.start, self.top + rows.stop)
+            self.sink(self.top + y, self.buffer[:, rows] / (self.sum_y[scene_rows, None] * self.sum_x[None, :]))
         keep = self.buffer.shape[1] - n
         self.buffer[:, :keep] = self.buffer[:, n:]
         self.buffer[:, keep:] = 0.0

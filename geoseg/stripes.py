@@ -21,7 +21,7 @@ from geoseg.provenance import Provenance
 from geoseg.separate import split_levels
 from geoseg.timing import Stopwatch
 from geoseg.vector_io import schema
-from geoseg.vectorize import Shaping, StripPolygonizer, binary_classes, shape_buildings
+from geoseg.vectorize import Shaping, StripPolygonizer, binary_classes, shape_buildings, strip_rows
 
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stripes are whole blocks of rows
 # Dataset tags of the working raster: how predict turned it into polygons, so that
@@ -84,8 +84,9 @@ class StripeVectorizer:
                     window = Window(0, y, bands.shape[2], bands.shape[1])
                     self.raster.write(bands, window=window)
                     self.raster.write_mask(valid.astype(np.uint8) * 255, window=window)
-            for top in range(0, valid.shape[0], BLOCK):  # labelling a block of rows at a time keeps memory low
-                rows = slice(top, top + BLOCK)
+            step = strip_rows(valid.shape[1])
+            for top in range(0, valid.shape[0], step):  # a strip of about STRIP_PIXELS at a time keeps memory low
+                rows = slice(top, top + step)
                 strip = self.layout.classes(y + top, bands[:, rows], valid[rows])
                 if self.thumbnail is not None:
                     self.thumbnail.add(strip[0], strip[1])

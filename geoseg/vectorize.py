@@ -33,9 +33,11 @@ from scipy import ndimage
 from shapely.geometry import Polygon, shape
 
 from geoseg.ground import Ground, pixel_size_m
-from geoseg.separate import split_strip
+from geoseg.separate import HALO, split_strip
 
 CELL_COLUMNS = 1024  # columns of a labelling cell: the grid along which oversized regions are cut
+STRIP_PIXELS = 2**20  # a strip's pixels: what one vectorising worker holds, whatever the scene's width
+MAX_STRIP_ROWS = 256
 Strip = tuple[int, np.ndarray, np.ndarray]  # (first row, classes (0 = none), score uint8)
 
 
@@ -151,7 +153,7 @@ def label_strip(before: Strip | None, strip: Strip, after: Strip | None, min_px:
 def labelled_strips(strips: Iterable[Strip], min_px: int = 0, hole_px: float = 0, split: tuple[int, int] | None = None,
                     workers: int = 1) -> Iterator[LabelledStrip]:
     """:func:`label_strip` over ``strips`` in order, ``workers`` strips at a time (each strip
-    once the next one has arrived, for its context); at most ``2 * workers`` in flight."""
+    once the next one has arrived, for its context); at most ``workers + 1`` in flight."""
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="geoseg-label") as pool:
         pending: deque[Future] = deque()
         before = current = None
@@ -159,12 +161,19 @@ def labelled_strips(strips: Iterable[Strip], min_px: int = 0, hole_px: float = 0
             if current is not None:
                 pending.append(pool.submit(label_strip, before, current, following, min_px, hole_px, split))
             before, current = current, following
-            while len(pending) > 2 * max(1, workers) - 1:
+            while len(pending) > max(1, workers):
                 yield pending.popleft().result()
         if current is not None:
             pending.append(pool.submit(label_strip, before, current, None, min_px, hole_px, split))
         while pending:
             yield pending.popleft().result()
+
+
+def strip_rows(width: int) -> int:
+    """Rows of a vectorising strip of a raster ``width`` pixels wide: about :data:`STRIP_PIXELS`
+    pixels, in whole multiples of :data:`~geoseg.separate.HALO` rows (so that a strip's
+    neighbours give it a full halo of context), at most ``MAX_STRIP_ROWS``."""
+    return int(np.clip(STRIP_PIXELS // max(1, width) // HALO * HALO, HALO, MAX_STRIP_ROWS))
 
 
 def binary_classes(prob: np.ndarray, valid: np.ndarray, threshold: int) -> np.ndarray:
@@ -198,7 +207,7 @@ class StripPolygonizer:
                  workers: int = 1) -> Iterator[Building]:
         """The regions of ``strips``, touching buildings split first where ``split`` gives the
         levels (:func:`label_strip`), the per-strip work in ``workers`` threads."""
-        open_ids = np.zeros(0, dtype=np.int64)  # region id of each pixel of the previous strip's last row
+        open_ids = np.zeros(0, dtype=np.int32)  # region id of each pixel of the previous strip's last row
         last_classes: np.ndarray | None = None
         for y0, classes, cells in labelled_strips(strips, self.min_px, self.hole_px, split, workers):
             ids, fresh = self._ids(classes.shape, cells)
@@ -229,7 +238,7 @@ class StripPolygonizer:
     def _ids(self, shape: tuple[int, int], cells: Cells) -> tuple[np.ndarray, list[int]]:
         """Region ids of a strip's pixels (0: none), from its cells' labels, and the ids made for
         its pieces."""
-        ids = np.zeros(shape, dtype=np.int64)
+        ids = np.zeros(shape, dtype=np.int32)
         fresh: list[int] = []
         for x0, labels, pieces in cells:
             if not pieces:
@@ -239,7 +248,7 @@ class StripPolygonizer:
                 self._parent.append(first + k)
                 self._regions[first + k] = _Region(piece.value, [piece], [int(v) for v in piece.parts[0].bounds])
                 fresh.append(first + k)
-            ids[:, x0:x0 + labels.shape[1]] = np.where(labels > 0, labels.astype(np.int64) + first - 1, 0)
+            ids[:, x0:x0 + labels.shape[1]] = np.where(labels > 0, labels + np.int32(first - 1), 0)
         return ids, fresh
 
     @staticmethod
