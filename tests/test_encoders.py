@@ -15,6 +15,7 @@ from test_train import config_file, pair_folder
 
 MOBILENET = SHARED / "pretrained" / "mobilenet_v2_imagenet1k_v1.safetensors"
 EFFICIENTNET = SHARED / "pretrained" / "tf_efficientnet_lite0_imagenet.safetensors"
+EFFICIENTNET_LITE2 = SHARED / "pretrained" / "tf_efficientnet_lite2_imagenet.safetensors"
 needs_weights = pytest.mark.skipif(not MOBILENET.is_file(), reason="../shared/data/pretrained is not here")
 
 
@@ -40,6 +41,7 @@ def test_more_bands_keep_the_response_to_a_flat_image():
 @needs_weights
 @pytest.mark.parametrize("architecture,weights", [("eunet-mobilenetv2", MOBILENET),
                                                   ("eunet-efficientnet-lite0", EFFICIENTNET),
+                                                  ("eunet-efficientnet-lite2", EFFICIENTNET_LITE2),
                                                   ("unet-mobilenetv2", MOBILENET)])
 def test_imagenet_weights_load_strictly(architecture, weights):
     net = registry.create(architecture)

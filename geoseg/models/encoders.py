@@ -32,6 +32,8 @@ ENCODERS: dict[str, Encoder] = {
                            "torchvision MobileNetV2 IMAGENET1K_V1"),
     "efficientnet-lite0": Encoder("timm-tf_efficientnet_lite0", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5),
                                   "Google EfficientNet-Lite0 (timm tf_efficientnet_lite0)"),
+    "efficientnet-lite2": Encoder("timm-tf_efficientnet_lite2", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5),
+                                  "Google EfficientNet-Lite2 (timm tf_efficientnet_lite2)"),
 }
 CLASSIFIER = "classifier."  # the ImageNet head of a classification checkpoint, which an encoder lacks
 

@@ -40,6 +40,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "unet-mobilenetv2": _on(SmpUnet, "mobilenetv2"),
     "eunet-mobilenetv2": _on(LightUnet, "mobilenetv2"),
     "eunet-efficientnet-lite0": _on(LightUnet, "efficientnet-lite0"),
+    "eunet-efficientnet-lite2": _on(LightUnet, "efficientnet-lite2"),
 }
 
 
@@ -59,6 +60,8 @@ PRESETS: dict[str, Preset] = {
                                           "the default, accurate and about 3 MP/s on 2 cores"),
     "eunet-efficientnet-lite0-buildings": Preset("eunet-efficientnet-lite0", "buildings",
                                                  "E-UNet decoder on EfficientNet-Lite0, buildings"),
+    "eunet-efficientnet-lite2-buildings": Preset("eunet-efficientnet-lite2", "buildings",
+                                                 "E-UNet decoder on EfficientNet-Lite2, buildings: the teacher"),
     "enet-camvid": Preset("enet", "camvid", "ENet, CamVid 11 classes + void"),
     "enet-cityscapes": Preset("enet", "cityscapes", "ENet, Cityscapes 19 train IDs"),
 }
