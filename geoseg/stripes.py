@@ -62,7 +62,7 @@ class StripeVectorizer:
         polygonizer = StripPolygonizer.shaped(self.shaping, pixel_m)
         records = []
         buildings = polygonizer(strips, split, self.workers)
-        for record in shape_buildings(buildings, self.transform, self.crs, self.shaping):
+        for record in shape_buildings(buildings, self.transform, self.crs, self.shaping, polygonizer.frontier):
             if self.stop.is_set():
                 raise Stopped
             records.append(self.layout.attributes(record))

@@ -21,7 +21,7 @@ pieces stays in order, so the polygons are the same whatever the number of worke
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -193,6 +193,7 @@ class StripPolygonizer:
         self.min_px = min_px
         self.hole_px = hole_px
         self.cut = 0
+        self._next_row = 0  # the first row of the strips still to come
         self._parent: list[int] = [0]  # region ids start at 1: 0 marks pixels of no region
         self._regions: dict[int, _Region] = {}  # by root id
 
@@ -217,6 +218,7 @@ class StripPolygonizer:
                 touching = (open_ids > 0) & (ids[0] > 0) & (last_classes == classes[0])
                 for a, b in set(zip(open_ids[touching].tolist(), ids[0][touching].tolist())):
                     self._union(a, b)
+            self._next_row = y0 + classes.shape[0]
             yield from self._flush_oversized()
             still_open = {self._find(i) for i in np.unique(ids[-1]).tolist() if i > 0}
             candidates = {self._find(i) for i in np.unique(open_ids).tolist() if i > 0} | {self._find(i) for i in fresh}
@@ -225,6 +227,11 @@ class StripPolygonizer:
             open_ids, last_classes = ids[-1], classes[-1]
         for root in sorted({self._find(i) for i in np.unique(open_ids).tolist() if i > 0}):
             yield from self._close(root)
+
+    def frontier(self) -> float:
+        """The highest row (pixels) a building not yet emitted can reach: the top of the highest
+        region still open, or the first row of the strips to come."""
+        return min([region.bounds[1] for region in self._regions.values()] + [self._next_row])
 
     def _close(self, root: int) -> Iterator[Building]:
         """A region no later strip can extend: one building, or its last pieces if it was cut."""
@@ -310,9 +317,11 @@ class Shaping:
 
 
 CHUNK = 512  # buildings regularised in one call
+FORGET_MARGIN = 64  # pixels: how far above its building's pixels an outline may reach once shaped
 
 
-def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shaping) -> Iterator[dict]:
+def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shaping,
+                    frontier: Callable[[], float] | None = None) -> Iterator[dict]:
     """Map-coordinate records ``{geometry, value, area_m2, perimeter_m, score}`` for output
     (and ``regularized`` when ``shaping.regularize``).
 
@@ -335,6 +344,10 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
     placed = Disjoint()
     for chunk in _chunks(outlines, CHUNK):
         shapes = [geom for _, geom in chunk]
+        if frontier is not None:
+            # the chunk's own buildings, and any of their polygons still to come, reach their pieces' tops
+            tops = (part.bounds[1] for building, _ in chunk for part in building.parts)
+            placed.forget_above(min(frontier(), *tops) - FORGET_MARGIN)
         flags: list[bool | None] = [None] * len(chunk)
         if shaping.regularize:
             from geoseg.regularize import regularize
@@ -384,6 +397,11 @@ class Disjoint:
             for key in keys:
                 self.buckets.setdefault(key, []).append(geom)
         return geom
+
+    def forget_above(self, y: float) -> None:
+        """Drop the buckets that lie wholly above ``y``: no polygon placed from now on reaches them."""
+        for key in [k for k in self.buckets if (k[1] + 1) * self.cell <= y]:
+            del self.buckets[key]
 
     def _keys(self, geom: Polygon) -> list[tuple[int, int]]:
         if geom.is_empty:

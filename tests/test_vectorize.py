@@ -176,3 +176,38 @@ def test_disjoint_cuts_later_polygons_back_wherever_they_come():
         assert a.intersection(b).area < 1e-9
     assert out[0].equals(squares[0]) and out[1].equals(squares[1])
     assert out[2].equals(shapely.box(10, 0, 18, 10))  # the first square keeps what they shared
+
+
+def test_forgetting_outlines_behind_the_frontier_changes_no_polygon(monkeypatch):
+    from geoseg import vectorize
+    from geoseg.vectorize import StripPolygonizer
+
+    monkeypatch.setattr(vectorize, "CHUNK", 4)  # forget after every few buildings
+    forgotten = []
+    forget = vectorize.Disjoint.forget_above
+    monkeypatch.setattr(vectorize.Disjoint, "forget_above", lambda self, y: (forgotten.append(y), forget(self, y)))
+
+    from scipy import ndimage
+
+    # a tall scene of ragged blobs a pixel or two apart: straightened outlines overlap and are cut back
+    mask = ndimage.gaussian_filter(np.random.default_rng(5).random((1200, 160)), 2) > 0.52
+    transform = from_origin(0.0, 1200.0, 1.0, 1.0)
+    shaping = Shaping(regularize=True, min_area_m2=4)
+    polygonizer = StripPolygonizer()
+    streamed = list(shape_buildings(polygonizer(_strips(mask, 64)), transform, "EPSG:32633", shaping, polygonizer.frontier))
+    held = list(shape_buildings(_buildings(mask, 64), transform, "EPSG:32633", shaping))
+    assert len(streamed) == len(held) > 600
+    assert max(forgotten) > 1000  # it did forget, nearly to the foot of the scene
+    assert all(a["geometry"].equals_exact(b["geometry"], 0) for a, b in zip(streamed, held))
+
+
+def test_disjoint_forgets_only_buckets_wholly_above_a_row():
+    from geoseg.vectorize import Disjoint
+
+    placed = Disjoint(cell=8)
+    placed.place(shapely.box(0, 0, 4, 4))  # bucket row 0
+    placed.place(shapely.box(0, 20, 4, 30))  # bucket rows 2 and 3
+    placed.forget_above(23)
+    assert sorted(placed.buckets) == [(0, 2), (0, 3)]
+    assert placed.place(shapely.box(0, 0, 4, 4)).area == 16  # forgotten: no longer cut back
+    assert placed.place(shapely.box(0, 22, 4, 26)).is_empty  # still held: cut back to nothing
