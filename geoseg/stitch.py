@@ -90,10 +90,9 @@ class StripeStitcher:
 
     def _flush(self, stop: int) -> None:
         n = stop - self.top
-        for y in range(0, n, self.block):  # a block at a time: temporaries of one block
-            rows = slice(y, min(y + self.block, n))
-            scene_rows = slice(self.top + rows.start, self.top + rows.stop)
-            self.sink(self.top + y, self.buffer[:, rows] / (self.sum_y[scene_rows, None] * self.sum_x[None, :]))
+        for y in range(self.top, stop, self.block):  # a block at a time: temporaries of one block
+            end = min(y + self.block, stop)
+            self.sink(y, self.buffer[:, y - self.top:end - self.top] / (self.sum_y[y:end, None] * self.sum_x[None, :]))
         keep = self.buffer.shape[1] - n
         self.buffer[:, :keep] = self.buffer[:, n:]
         self.buffer[:, keep:] = 0.0
