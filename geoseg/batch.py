@@ -144,24 +144,55 @@ def run_job(job: Job) -> Result:
                   summary["width"] * summary["height"] / 1e6, summary["buildings"])
 
 
-def _init_worker(threads: int) -> None:
+def visible_gpus(device: str) -> list[str]:
+    """The CUDA GPUs a batch's workers may share out (their IDs as ``CUDA_VISIBLE_DEVICES``
+    names them), for ``--device auto`` or ``cuda``; none for any other device."""
+    if device not in ("auto", "cuda"):
+        return []
+    named = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if named is not None:
+        return [gpu.strip() for gpu in named.split(",") if gpu.strip()]
+    import torch
+
+    return [str(index) for index in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def _init_worker(threads: int, slots, gpus: list[str]) -> None:
+    """Each pool process takes the next slot; with GPUs, slot ``i`` sees only GPU ``i mod N``
+    (set before CUDA starts in this fresh process, so its ``cuda`` is that GPU)."""
+    slot = slots.get()
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
     import torch
 
     torch.set_num_threads(threads)
 
 
-def run_local(jobs: list[Job], workers: int) -> Iterator[Result]:
-    """In this process (``workers`` 1) or a pool of ``workers`` processes sharing the cores."""
+def worker_pool(workers: int, gpus: list[str] = ()):
+    """A pool of ``workers`` fresh processes, each with its share of the cores and, when there
+    are ``gpus``, one of them in turn."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    slots = context.Queue()
+    for slot in range(workers):
+        slots.put(slot)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                               initargs=(threads, slots, list(gpus)))
+
+
+def run_local(jobs: list[Job], workers: int, gpus: list[str] = ()) -> Iterator[Result]:
+    """In this process (``workers`` 1) or a pool of ``workers`` processes sharing the cores,
+    each pinned to one of ``gpus`` in turn when there are any."""
     if workers <= 1:
         for job in jobs:
             yield run_job(job)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
+    pool = worker_pool(workers, gpus)
     try:
         futures = {pool.submit(run_job, job): job for job in jobs}
         for future in as_completed(futures):
@@ -177,12 +208,15 @@ def run_local(jobs: list[Job], workers: int) -> Iterator[Result]:
     pool.shutdown()
 
 
-def run_dask(jobs: list[Job], address: str) -> Iterator[Result]:
-    """On a dask.distributed cluster: one task per file; workers write to the shared output path."""
+def run_dask(jobs: list[Job], address: str, resources: dict[str, float] | None = None) -> Iterator[Result]:
+    """On a dask.distributed cluster: one task per file; workers write to the shared output path.
+    Each task asks for ``resources`` (e.g. ``{"GPU": 1}``: workers started with
+    ``--resources GPU=1`` run one task at a time each)."""
     from distributed import Client, as_completed
 
     with Client(address) as client:
-        futures = client.map(run_job, jobs, pure=False, key=[f"geoseg-{j.relative}" for j in jobs])
+        futures = client.map(run_job, jobs, pure=False, key=[f"geoseg-{j.relative}" for j in jobs],
+                             resources=resources or None)
         relative = {f.key: j.relative for f, j in zip(futures, jobs)}
         for future in as_completed(futures):
             try:
@@ -196,7 +230,7 @@ Report = Callable[[Result], None]
 
 def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = PredictOptions(),
               outputs: Outputs = Outputs(), *, pattern: str = "*.tif", recursive: bool = False, workers: int = 1,
-              dask_scheduler: str | None = None, merge: Path | None = None, wait: bool = False,
+              dask_scheduler: str | None = None, dask_resources: dict[str, float] | None = None, merge: Path | None = None, wait: bool = False,
               on_wait: Callable[[str], None] = lambda pid: None, on_start: Callable[[int], None] = lambda n: None,
               on_result: Report = lambda r: None) -> dict:
     """Process every new or changed input; return the summary. Raises :class:`Busy` if another
@@ -243,7 +277,10 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
                 jobs = [replace(job, options=replace(job.options, workers=share)) for job in jobs]
             on_start(len(jobs))
             megapixels = 0.0
-            results = run_dask(jobs, dask_scheduler) if dask_scheduler else run_local(jobs, workers)
+            if dask_scheduler:
+                results = run_dask(jobs, dask_scheduler, dask_resources)
+            else:
+                results = run_local(jobs, workers, visible_gpus(options.device) if workers > 1 else [])
             for result in results:
                 state.record(result.relative, prints[result.relative], result.status, result.error,
                              result.seconds, result.megapixels, result.buildings)

@@ -52,6 +52,19 @@ def _creation_options(ctx, param, values: tuple[str, ...]) -> dict:
     return options
 
 
+def _dask_resources(ctx, param, values: tuple[str, ...]) -> dict[str, float]:
+    resources = {}
+    for item in values:
+        name, sep, count = item.partition("=")
+        try:
+            resources[name] = float(count)
+        except ValueError:
+            raise click.BadParameter(f"{item!r} is not NAME=COUNT, e.g. GPU=1") from None
+        if not sep or not name or resources[name] <= 0:
+            raise click.BadParameter(f"{item!r} is not NAME=COUNT, e.g. GPU=1")
+    return resources
+
+
 def _bbox(ctx, param, value: str | None) -> tuple[float, float, float, float] | None:
     if not value:
         return None
@@ -376,8 +389,9 @@ def info(path, as_json):
 @click.option("--format", "vector_format", type=click.Choice(sorted(VECTOR_FORMATS)), default="gpkg", show_default=True, help="Format of the per-input outputs.")
 @click.option("--pattern", default="*.tif", show_default=True, help="Which files to take (glob).")
 @click.option("-r", "--recursive", is_flag=True, help="Look in subfolders too.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes (the cores are shared between them).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes (the cores are shared between them; on a machine with several GPUs each process gets its own, in turn, unless --device says otherwise).")
 @click.option("--dask-scheduler", metavar="ADDRESS", help="Run on a dask.distributed cluster, e.g. tcp://host:8786; OUTPUT_DIR must be shared with the workers.")
+@click.option("--dask-resource", "dask_resources", multiple=True, callback=_dask_resources, metavar="NAME=COUNT", help="With --dask-scheduler: what each scene's task asks of a worker (repeatable), e.g. GPU=1 with workers started as 'dask worker ... --resources GPU=1'.")
 @click.option("--merge", type=click.Path(dir_okay=False), help="Also write one layer for the whole folder, buildings across tile borders joined.")
 @click.option("--raster", metavar="NAME", help="Also write each input's building probability, named from this pattern ({stem}: the input's name without extension), e.g. '{stem}_prob.tif', beside its output.")
 @click.option("--raster-format", type=click.Choice(RASTER_FORMATS), help="Format of --raster, as for predict.")
@@ -387,7 +401,7 @@ def info(path, as_json):
 @click.option("--wait", is_flag=True, help="If another run holds OUTPUT_DIR, wait for it instead of exiting.")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Append one JSON line per file and the summary to this file.")
 @inference_options
-def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, dask_scheduler, merge, raster,
+def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, dask_scheduler, dask_resources, merge, raster,
           raster_format, preview, creation_options, overwrite, wait, log_file, progress_mode, as_json, **params):
     """Process every new or changed scene in INPUT; safe to run from cron.
 
@@ -446,7 +460,8 @@ def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, das
 
     try:
         summary = run_batch(Path(input_dir), Path(output_dir), options, outputs, pattern=pattern, recursive=recursive,
-                            workers=workers, dask_scheduler=dask_scheduler, merge=Path(merge) if merge else None,
+                            workers=workers, dask_scheduler=dask_scheduler, dask_resources=dask_resources,
+                            merge=Path(merge) if merge else None,
                             wait=wait, on_wait=on_wait, on_start=on_start, on_result=on_result)
     except Busy as busy:
         click.echo(f"geoseg: another batch run (pid {busy.pid}) is working on {output_dir}; exiting", err=True)

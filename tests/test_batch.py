@@ -124,6 +124,49 @@ def geoseg_batch(*args):
     return [sys.executable, "-m", "geoseg", "batch", *map(str, args)]
 
 
+def _gpu_seen(barrier) -> str:
+    barrier.wait(timeout=60)  # both tasks run at once, so each in its own worker
+    return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+def test_each_local_worker_sees_its_own_gpu(monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 5")
+    assert batch.visible_gpus("auto") == batch.visible_gpus("cuda") == ["3", "5"]
+    assert batch.visible_gpus("cpu") == batch.visible_gpus("cuda:1") == []
+    with multiprocessing.get_context("spawn").Manager() as manager:
+        barrier = manager.Barrier(2)
+        with batch.worker_pool(2, batch.visible_gpus("auto")) as pool:
+            seen = sorted(pool.map(_gpu_seen, [barrier, barrier]))
+    assert seen == ["3", "5"]
+
+
+def test_dask_tasks_ask_for_a_gpu_resource(tmp_path):
+    from distributed import LocalCluster
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    class Restrictions(SchedulerPlugin):
+        """What each geoseg task asked of its worker when it started processing."""
+
+        def __init__(self, scheduler):
+            self.scheduler, self.asked = scheduler, {}
+
+        def transition(self, key, start, finish, *args, **kwargs):
+            if finish == "processing":
+                self.asked[key] = self.scheduler.tasks[key].resource_restrictions
+
+    make_mosaic(tmp_path / "in")
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=False, dashboard_address=None,
+                      resources={"GPU": 1}) as cluster:
+        plugin = Restrictions(cluster.scheduler)
+        cluster.scheduler.add_plugin(plugin)
+        summary = batch.run_batch(tmp_path / "in", tmp_path / "out", options=OPTIONS,
+                                  dask_scheduler=cluster.scheduler_address, dask_resources={"GPU": 1})
+    assert (summary["done"], summary["failed"]) == (4, 0)
+    assert len(plugin.asked) == 4 and all(asked == {"GPU": 1} for asked in plugin.asked.values())
+
+
 def test_second_run_on_a_locked_folder_exits_zero_at_once(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "in").mkdir()
@@ -292,3 +335,12 @@ def test_a_list_naming_two_scenes_alike_is_refused(tmp_path):
     listing.write_text("https://a.example/x/scene.tif\nhttps://b.example/y/scene.tif\n")
     with pytest.raises(GeosegError, match="several scenes named scene.tif"):
         batch.run_batch(listing, tmp_path / "out", options=OPTIONS)
+
+
+@pytest.mark.parametrize("resource", ["GPU", "GPU=", "=1", "GPU=one", "GPU=0"])
+def test_a_bad_dask_resource_is_a_usage_error(tmp_path, resource):
+    run = subprocess.run(geoseg_batch(tmp_path, "-o", tmp_path / "out", "--dask-resource", resource),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "--dask-resource" in run.stderr and "NAME=COUNT" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
