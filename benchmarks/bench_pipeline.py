@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_memory import peak_rss_mb, write_synthetic  # noqa: E402
 
-from geoseg.inference import TwoSteps  # noqa: E402
+from geoseg.infer.predictor import TwoSteps  # noqa: E402
 
 
 class NullBackend(TwoSteps):
@@ -40,7 +40,7 @@ class NullBackend(TwoSteps):
 
 def null_predictor():
     """The shipped model's card (without its separation output) around :class:`NullBackend`."""
-    from geoseg.inference import Predictor
+    from geoseg.infer.predictor import Predictor
     from geoseg.models import registry
 
     _, card = registry.load(None)

@@ -39,13 +39,13 @@ from rasterio.windows import Window
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_memory import peak_rss_mb, write_synthetic  # noqa: E402
 
-from geoseg.inference import choose_device, load_predictor  # noqa: E402
+from geoseg.infer.predictor import choose_device, load_predictor  # noqa: E402
 from geoseg.models import registry  # noqa: E402
 from geoseg.options import PredictOptions  # noqa: E402
 from geoseg.pipeline import wants_compile  # noqa: E402
-from geoseg.raster import read_tile, scene_scaling, select_bands  # noqa: E402
-from geoseg.resample import scene_view, target_gsd  # noqa: E402
-from geoseg.tiling import tile_grid  # noqa: E402
+from geoseg.read.resample import scene_view, target_gsd  # noqa: E402
+from geoseg.read.scene import read_tile, scene_scaling, select_bands  # noqa: E402
+from geoseg.read.tiling import tile_grid  # noqa: E402
 
 SCENES = Path(__file__).resolve().parents[2] / "shared" / "data" / "scenes"
 

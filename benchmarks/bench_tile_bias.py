@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_buildings import DATA, as_geotiff, validation_images  # noqa: E402
 
 from geoseg.ground import pixel_size_m  # noqa: E402
-from geoseg.inference import load_predictor  # noqa: E402
+from geoseg.infer.predictor import load_predictor  # noqa: E402
 from geoseg.options import PredictOptions  # noqa: E402
 from geoseg.pipeline import predict  # noqa: E402
-from geoseg.tiling import tile_grid  # noqa: E402
+from geoseg.read.tiling import tile_grid  # noqa: E402
 
 SCENES = DATA / "scenes"
 MARGIN = 128  # pixels of the image's border left out

@@ -2,7 +2,7 @@
 
 Each mask covers a SIZE x SIZE grid of 0.5 m pixels and is made a strip at a time (never
 whole in memory), then vectorised as ``predict`` does it: 256-row strips through
-:class:`geoseg.vectorize.StripPolygonizer` and :func:`geoseg.vectorize.shape_buildings`.
+:class:`geoseg.vectorize.polygons.StripPolygonizer` and :func:`geoseg.vectorize.polygons.shape_buildings`.
 
 - ``dense``: a real dense town, the Banepa mask of ``../shared/data/buildings-more``
   (45 % building, OpenStreetMap footprints) brought to 0.5 m and tiled out;
@@ -73,7 +73,7 @@ def holes_strips(size: int) -> Iterator[np.ndarray]:
 def run_one(kind: str, size: int) -> dict:
     from rasterio.transform import from_origin
 
-    from geoseg.vectorize import Shaping, StripPolygonizer, shape_buildings
+    from geoseg.vectorize.polygons import Shaping, StripPolygonizer, shape_buildings
 
     make = {"dense": dense_strips, "ragged": ragged_strips, "holes": holes_strips}[kind]
     transform = from_origin(500000, 4600000, PIXEL_M, PIXEL_M)

@@ -22,7 +22,7 @@ from bench_memory import write_synthetic  # noqa: E402
 from bench_predict import end_to_end  # noqa: E402
 from eval_buildings import VARIANTS, place_scores  # noqa: E402
 
-from geoseg.inference import load_predictor  # noqa: E402
+from geoseg.infer.predictor import load_predictor  # noqa: E402
 from geoseg.models import registry, stats  # noqa: E402
 
 

@@ -35,12 +35,12 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from geoseg.footprints import burn_footprints
-from geoseg.inference import load_predictor
-from geoseg.metrics import ObjectCounts, PixelCounts
+from geoseg.evaluate.footprints import burn_footprints
+from geoseg.evaluate.metrics import ObjectCounts, PixelCounts
+from geoseg.infer.predictor import load_predictor
+from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
 from geoseg.train.data import read_gray, read_image
-from geoseg.options import PredictOptions
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FOLDERS = ("buildings-train", "buildings-train-extra", "buildings-more", "buildings-xtra")

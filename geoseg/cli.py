@@ -14,7 +14,7 @@ import click
 
 from geoseg import __version__
 from geoseg.errors import GeosegError
-from geoseg.formats import RASTER_FORMATS, VECTOR_FORMATS
+from geoseg.write.formats import RASTER_FORMATS, VECTOR_FORMATS
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -33,7 +33,7 @@ def _bands(ctx, param, value: str | None) -> tuple[int, ...] | None:
 
 
 def _gsd(ctx, param, value: str) -> str:
-    from geoseg.resample import target_gsd
+    from geoseg.read.resample import target_gsd
 
     try:
         target_gsd(value, None)
@@ -306,7 +306,7 @@ def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
       geoseg vectorize prob.tif -o strict.gpkg --threshold 0.7 --regularize
     """
     from geoseg.progress import reporting
-    from geoseg.revectorize import vectorize_raster
+    from geoseg.vectorize.revectorize import vectorize_raster
 
     options = predict_options(params)
     with reporting(progress_mode, said("quiet")) as report:
@@ -364,7 +364,7 @@ def info(path, as_json):
     \b
     geoseg info buildings.gpkg
     """
-    from geoseg.info import output_info
+    from geoseg.write.info import output_info
 
     found = output_info(path)
     if as_json:
@@ -417,7 +417,7 @@ def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, das
     """
     from pathlib import Path
 
-    from geoseg.batch import Busy, Outputs, result_line, run_batch
+    from geoseg.batch.jobs import Busy, Outputs, result_line, run_batch
 
     options = predict_options(params)
     quiet = said("quiet")
@@ -548,7 +548,7 @@ def train(config, data, init, output, epochs, resume, overrides, device):
     """
     from pathlib import Path
 
-    from geoseg.inference import choose_device
+    from geoseg.infer.predictor import choose_device
     from geoseg.train.config import fine_tune_config, load_config, parse_overrides
     from geoseg.train.loop import train as run
 
@@ -592,7 +592,8 @@ def pack(folders, output, unlabelled, gsd_m, quality):
     from tqdm import tqdm
 
     from geoseg.train.layouts import read_dataset, unlabelled_images
-    from geoseg.train.packed import UNLABELLED, Packing, new_folder, pack as write_pack
+    from geoseg.train.packed import UNLABELLED, Packing, new_folder
+    from geoseg.train.packed import pack as write_pack
 
     new_folder(output)  # before the long read
     samples = [(split, s) for folder in folders for split in ("train", "val", "test") for s in read_dataset(folder, split)]
@@ -693,7 +694,7 @@ def evaluate(pred, truth, threshold, min_iou, model, data, split, device, record
     if pred is not None:
         if truth is None or model or data or record:
             raise click.UsageError("PRED goes with --truth, not with --model/--data")
-        from geoseg.evaluate import evaluate as run
+        from geoseg.evaluate.truth import evaluate as run
 
         scores = run(pred, truth, threshold, min_iou)
     else:
@@ -701,7 +702,7 @@ def evaluate(pred, truth, threshold, min_iou, model, data, split, device, record
             raise click.UsageError("give PRED with --truth, or --model with --data")
         if record and not model.endswith(".safetensors"):
             raise click.UsageError("--record writes into a weights file: give --model as a .safetensors file")
-        from geoseg.inference import choose_device
+        from geoseg.infer.predictor import choose_device
         from geoseg.train.scoring import record_scores, score_dataset
 
         scores = score_dataset(model, list(data), split, str(choose_device(device)))

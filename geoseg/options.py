@@ -1,6 +1,6 @@
 """The settings of a prediction, in one place. ``geoseg predict`` and ``geoseg batch`` build a
 :class:`PredictOptions` from their command-line options (same names, with dashes for
-underscores), :func:`geoseg.pipeline.predict` and :func:`geoseg.batch.run_batch` take one, the
+underscores), :func:`geoseg.pipeline.predict` and :func:`geoseg.batch.jobs.run_batch` take one, the
 batch state hashes one, and the QGIS plugin writes the same names as arguments."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from geoseg.errors import GeosegError
-from geoseg.vectorize import Shaping
+from geoseg.vectorize.polygons import Shaping
 
 ENGINE = ("model", "device", "backend", "precision", "compile", "batch_size", "tta")
 # settings that change how fast, never what comes out; the batch digest leaves them out
@@ -33,7 +33,7 @@ class PredictOptions:
     threshold, separating touching buildings) or nothing (bands: the scene's, area: the whole
     scene)."""
 
-    # which model, and how it runs (see geoseg.inference.load_predictor)
+    # which model, and how it runs (see geoseg.infer.predictor.load_predictor)
     model: str | None = None
     device: str = "auto"
     backend: str = "auto"
@@ -49,14 +49,14 @@ class PredictOptions:
     bbox: tuple[float, float, float, float] | None = None  # minx, miny, maxx, maxy in bbox_crs
     bbox_crs: str | None = None  # default: the scene's CRS
     aoi: str | None = None  # a vector file of polygons (any CRS)
-    # how probabilities become polygons (see geoseg.vectorize.Shaping)
+    # how probabilities become polygons (see geoseg.vectorize.polygons.Shaping)
     threshold: float | None = None
     simplify: float | None = None
     min_area: float = 10.0
     fill_holes: float = 2.0
     regularize: bool = False
     separate: bool | None = None
-    max_size: float = 1000.0  # metres: larger regions are no building and come out cut (see geoseg.vectorize)
+    max_size: float = 1000.0  # metres: larger regions are no building and come out cut (see geoseg.vectorize.polygons)
     # how many cores the stages around the model use (None: all this process may use)
     workers: int | None = None
 

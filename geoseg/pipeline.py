@@ -5,39 +5,39 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import rasterio
 
 from geoseg import __version__
-from geoseg.area import Area, area_of_interest, searched_area
-from geoseg.atomic import check_outputs
-from geoseg.background import Background
 from geoseg.changes.compare import Comparison
 from geoseg.errors import GeosegError
-from geoseg.formats import driver_for, resolve_format
 from geoseg.ground import pixel_size_m
-from geoseg.inference import Predictor, choose_device, load_predictor
+from geoseg.infer.predictor import Predictor, choose_device, load_predictor
+from geoseg.models.card import ModelCard
 from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
-from geoseg.models.card import ModelCard
-from geoseg.preview import ClassThumbnail, render_class_preview, render_preview
-from geoseg.raster import Scaling, check_georeference, open_scene, scene_scaling, select_bands
-from geoseg.readers import TileReader
-from geoseg.raster_output import create_raster, output_profile, raster_output, writing
-from geoseg.provenance import Provenance, area_text, imagery_date
-from geoseg.sources import Source, as_source, remote_settings, source_name
-from geoseg.stitch import StripeStitcher
-from geoseg.tileservice import is_tile_service, service_scene
+from geoseg.read.area import Area, area_of_interest, searched_area
+from geoseg.read.readers import TileReader
+from geoseg.read.resample import SceneView, scene_view, target_gsd
+from geoseg.read.scene import Scaling, check_georeference, open_scene, scene_scaling, select_bands
+from geoseg.read.sources import Source, as_source, remote_settings, source_name
+from geoseg.read.tileservice import is_tile_service, service_scene
+from geoseg.read.tiling import TileGrid, tile_grid
+from geoseg.stitch.background import Background
+from geoseg.stitch.blend import StripeStitcher
+from geoseg.stitch.stripes import BLOCK, RasterLayout, StripeVectorizer
 from geoseg.timing import Stopwatch
-from geoseg.tiling import TileGrid, tile_grid
-from geoseg.stripes import BLOCK, RasterLayout, StripeVectorizer
-from geoseg.vector_io import frame_of, write_buildings
-from geoseg.vectorize import Shaping
-from geoseg.resample import SceneView, scene_view, target_gsd
+from geoseg.vectorize.polygons import Shaping
+from geoseg.write.atomic import check_outputs
+from geoseg.write.formats import driver_for, resolve_format
+from geoseg.write.preview import ClassThumbnail, render_class_preview, render_preview
+from geoseg.write.provenance import Provenance, area_text, imagery_date
+from geoseg.write.rasters import create_raster, output_profile, raster_output, writing
+from geoseg.write.vectors import frame_of, write_buildings
 
 COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where loading (~1 s) or a first compile (~30 s) pays off
 # GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
@@ -168,8 +168,8 @@ def predict(
 
 def tile_scene(service: str, options: PredictOptions, card: ModelCard) -> Path:
     """The scene to read for a tile service: the tiles over the area of interest, at the zoom
-    whose pixels match what the model sees (:mod:`geoseg.tileservice`)."""
-    from geoseg.cache import cache_dir
+    whose pixels match what the model sees (:mod:`geoseg.read.tileservice`)."""
+    from geoseg.infer.cache import cache_dir
 
     area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, "EPSG:4326")
     gsd = target_gsd(options.gsd, card.gsd_m)
@@ -218,7 +218,7 @@ def infer_scene(
     """Run ``predictor`` over every tile of ``grid`` (on ``view``'s grid) and stream blended
     stripes to ``sink``.
 
-    ``workers`` reader threads (:class:`~geoseg.readers.TileReader`) read, stretch and prepare
+    ``workers`` reader threads (:class:`~geoseg.read.readers.TileReader`) read, stretch and prepare
     the next batches while the model runs this one. Tiles with no valid pixel are not run;
     they count as probability 0."""
     watch = watch or Stopwatch()

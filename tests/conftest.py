@@ -11,7 +11,7 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from geoseg.inference import Predictor, TorchBackend
+from geoseg.infer.predictor import Predictor, TorchBackend
 from geoseg.models.registry import preset_card
 
 REPO = Path(__file__).resolve().parent.parent

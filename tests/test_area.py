@@ -9,14 +9,14 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from conftest import ORIGIN, UTM, BrightNet, predictor_for, rectangles_scene, write_scene
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
-from conftest import ORIGIN, UTM, predictor_for, BrightNet, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.vector_io import write_vector
+from geoseg.write.vectors import write_vector
 
 X0, Y0 = ORIGIN
 INSIDE, CROSSING, OUTSIDE = (60, 60, 80, 80), (100, 140, 120, 170), (10, 10, 30, 30)  # rows, cols at 1 m

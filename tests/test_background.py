@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from geoseg.background import Background
+from geoseg.stitch.background import Background
 
 
 def test_consumer_sees_every_item_in_order_and_returns():

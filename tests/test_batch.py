@@ -15,11 +15,11 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from conftest import ORIGIN, BrightNet, predictor_for, rectangles_scene, write_scene
 from rasterio.transform import from_origin
 
-from conftest import BrightNet, ORIGIN, predictor_for, rectangles_scene, write_scene
-from geoseg import batch
-from geoseg.batch_state import LOCK_NAME, FolderLock
+from geoseg.batch import jobs as batch
+from geoseg.batch.state import LOCK_NAME, FolderLock
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
 
@@ -283,8 +283,8 @@ def test_waiting_for_another_run_is_announced_then_done(tmp_path):
 
 
 def test_merging_keeps_every_column_and_joins_only_the_same_class(tmp_path):
-    from geoseg.merge import write_merged
-    from geoseg.vector_io import schema, write_vector
+    from geoseg.batch.merge import write_merged
+    from geoseg.write.vectors import schema, write_vector
 
     columns = schema(multiclass=True, regularized=True)
     left, right = shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)  # touching across a tile border

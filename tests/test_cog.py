@@ -6,12 +6,12 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
-
 from conftest import rectangles_scene, write_scene
+
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.revectorize import vectorize_raster
+from geoseg.vectorize.revectorize import vectorize_raster
 
 BOXES = [(100, 100, 140, 180), (900, 1000, 950, 1100), (600, 300, 660, 330)]
 TILES = PredictOptions(tile_size=256, overlap=32)

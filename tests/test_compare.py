@@ -7,16 +7,16 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
-from rasterio.crs import CRS
-
 from conftest import ORIGIN, UTM, rectangles_scene, write_scene
+from rasterio.crs import CRS
 from test_reliability import assert_one_line, run_cli
+
 from geoseg.changes.compare import CompareSettings, Comparison, compare
 from geoseg.changes.matching import match
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.provenance import Provenance
+from geoseg.write.provenance import Provenance
 
 
 def houses(n: int, x0: float = ORIGIN[0] + 10, y0: float = ORIGIN[1] - 100, size: float = 12.0) -> list:

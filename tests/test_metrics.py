@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import shapely
-
 from conftest import ORIGIN, write_scene
-from geoseg.evaluate import evaluate
-from geoseg.metrics import ObjectCounts, PixelCounts
-from geoseg.vector_io import write_vector
+
+from geoseg.evaluate.metrics import ObjectCounts, PixelCounts
+from geoseg.evaluate.truth import evaluate
+from geoseg.write.vectors import write_vector
 
 
 def test_pixel_scores_by_hand():

@@ -9,18 +9,18 @@ import pyogrio
 import pytest
 import rasterio
 import torch
-
 from conftest import DEMO_SCENE, rectangles_scene, write_scene
+
 from geoseg.errors import GeosegError
-from geoseg.inference import OnnxBackend, load_predictor
+from geoseg.infer.predictor import OnnxBackend, load_predictor
 from geoseg.models import registry
 from geoseg.models.input import normalised
 from geoseg.models.onnx import export
 from geoseg.options import PredictOptions
 from geoseg.pipeline import infer_scene, predict
-from geoseg.resample import SceneView
-from geoseg.raster import scene_scaling, select_bands
-from geoseg.tiling import tile_grid
+from geoseg.read.resample import SceneView
+from geoseg.read.scene import scene_scaling, select_bands
+from geoseg.read.tiling import tile_grid
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_stitched_scene_matches_between_backends(tmp_path, enet_onnx):
     data = rectangles_scene(300, 260, [(40, 40, 120, 100), (200, 150, 260, 250)])
     data += np.random.default_rng(0).integers(0, 30, size=data.shape, dtype=np.uint8)
     scene = write_scene(tmp_path / "s.tif", data)
-    from geoseg.inference import Predictor, TorchBackend
+    from geoseg.infer.predictor import Predictor, TorchBackend
 
     predictors = [Predictor(TorchBackend(net, card, torch.device("cpu")), card, "cpu", "t"),
                   load_predictor(path)]

@@ -47,6 +47,7 @@ def test_a_packed_folder_holds_the_samples_at_the_pixel_size_asked(tmp_path):
     image, label, valid = train.data()
     assert image.shape == (100, 100, 3) and train.gsd_m == pytest.approx(0.5)  # halved, at 0.5 m
     assert (train.source, train.place, train.labelled) == (original.source, original.place, True)
+    assert val.labelled and val.place == read_dataset(data, "val")[0].place
     assert ((label & BUILDING) > 0).sum() == pytest.approx(((original.label & BUILDING) > 0).sum() / 4, rel=0.05)
     assert (label & SEPARATION).any()  # the flags made at 0.25 m survive the shrinking
     assert valid.all() and image[30, 30].min() >= 250 and image[5, 5].max() <= 5  # stretched roofs and ground, through JPEG

@@ -8,15 +8,15 @@ import pytest
 import rasterio
 import shapely
 import torch
+from conftest import ORIGIN, rectangles_scene, write_scene
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from conftest import ORIGIN, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
-from geoseg.inference import Predictor, TorchBackend
+from geoseg.infer.predictor import Predictor, TorchBackend
 from geoseg.models.registry import preset_card
-from geoseg.pipeline import predict
 from geoseg.options import PredictOptions
+from geoseg.pipeline import predict
 
 # (row0, col0, row1, col1) in a 700 x 900 scene, 128-px tiles with 32 overlap (stride 96)
 # and 256-row stitch blocks: most cross a tile seam, several a block seam or a scene edge.
@@ -244,7 +244,7 @@ def test_float_reflectance_scene_gives_the_same_buildings(tmp_path, bright_predi
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
 def test_scaling_by_table_equals_the_arithmetic(dtype):
-    from geoseg.raster import Scaling
+    from geoseg.read.scene import Scaling
 
     f32 = lambda *v: np.array(v, dtype=np.float32)  # noqa: E731
     scaling = Scaling(f32(3, 100), f32(200, 4000), np.array([102, 128], np.uint8))

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-
 from conftest import DEMO_SCENE, SHARED
-from geoseg import inference
+
 from geoseg.errors import GeosegError
-from geoseg.metrics import PixelCounts
+from geoseg.evaluate.metrics import PixelCounts
+from geoseg.infer import predictor as inference
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
 
@@ -99,7 +99,7 @@ def test_an_untrained_model_is_refused_with_the_command_that_trains_it():
 def test_a_package_that_crashes_its_trial_is_never_loaded_here(tmp_path, monkeypatch):
     """A compiled package is native code: one that kills the process that loads it (as on CUDA
     with PyTorch 2.11) must die in the child that proves it, not in the user's run."""
-    from geoseg import compiled
+    from geoseg.infer import compiled
     from geoseg.models import registry
 
     monkeypatch.setenv("GEOSEG_CACHE", str(tmp_path))

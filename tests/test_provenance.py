@@ -6,14 +6,14 @@ import pyogrio
 import pytest
 import rasterio
 from click.testing import CliRunner
-
 from conftest import rectangles_scene, write_scene
+
 from geoseg.cli import cli
-from geoseg.info import output_info
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.provenance import Provenance, imagery_date, parse_date
-from geoseg.revectorize import vectorize_raster
+from geoseg.vectorize.revectorize import vectorize_raster
+from geoseg.write.info import output_info
+from geoseg.write.provenance import Provenance, imagery_date, parse_date
 
 
 @pytest.mark.parametrize("text, date", [

@@ -6,13 +6,13 @@ import pyogrio
 import pytest
 import rasterio
 import rasterio.shutil
-
 from conftest import rectangles_scene, write_scene
+from range_server import RangeServer
+
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.raster import open_scene, statistics_sample
-from range_server import RangeServer
+from geoseg.read.scene import open_scene, statistics_sample
 
 SIZE = 4096
 BOXES = [(1000, 1000, 1040, 1060), (3000, 2000, 3030, 2050), (0, 3000, 700, 4096)]  # the hall keeps the stretch

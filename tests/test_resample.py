@@ -7,15 +7,15 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from conftest import ORIGIN, BrightNet, predictor_for, rectangles_scene, write_scene
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 
-from conftest import ORIGIN, BrightNet, predictor_for, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
 from geoseg.models.registry import preset_card
-from geoseg.pipeline import predict
 from geoseg.options import PredictOptions
-from geoseg.resample import SceneView, resampled_grid, target_gsd
+from geoseg.pipeline import predict
+from geoseg.read.resample import SceneView, resampled_grid, target_gsd
 
 
 @pytest.mark.parametrize("option,card,want", [

@@ -10,12 +10,12 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
-
 from conftest import rectangles_scene, write_scene
+
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.revectorize import vectorize_raster
+from geoseg.vectorize.revectorize import vectorize_raster
 
 BOXES = [(10, 10, 40, 50), (60, 20, 90, 30), (60, 31, 90, 60)]  # the last two one pixel apart
 
@@ -76,5 +76,5 @@ def test_the_command_reports_progress_and_a_summary(tmp_path, predicted):
 
 def test_vectorize_loads_no_torch():
     """The command that needs no model must not pay for loading PyTorch (about 2.5 s)."""
-    code = "import sys, geoseg.cli, geoseg.revectorize; print('torch' in sys.modules)"
+    code = "import sys, geoseg.cli, geoseg.vectorize.revectorize; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
+from conftest import BrightNet, predictor_for, write_scene
+from pyogrio import read_dataframe as read_vector
 from scipy import ndimage
 
-from conftest import predictor_for, BrightNet, write_scene
 from geoseg.models.registry import preset_card
-from geoseg.pipeline import predict
-from geoseg.separate import split_strip, valley_lines
-from geoseg.vectorize import labelled_strips
-from pyogrio import read_dataframe as read_vector
 from geoseg.options import PredictOptions
+from geoseg.pipeline import predict
+from geoseg.vectorize.polygons import labelled_strips
+from geoseg.vectorize.separate import split_strip, valley_lines
 
 
 def two_houses(bridge: int = 150, sure: int = 250) -> np.ndarray:

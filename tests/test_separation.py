@@ -5,17 +5,17 @@ import pyogrio
 import pytest
 import shapely
 import torch
-
 from conftest import ORIGIN, rectangles_scene, write_scene
-from geoseg.footprints import burn_footprints
-from geoseg.inference import Predictor, TorchBackend
+
+from geoseg.evaluate.footprints import burn_footprints
+from geoseg.infer.predictor import Predictor, TorchBackend
+from geoseg.models.heads import building_probability
 from geoseg.models.registry import preset_card
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.models.heads import building_probability
 from geoseg.train.layouts import read_dataset
 from geoseg.train.separation import BUILDING, SEPARATION, flagged_label, instances_of, reach_px, separation
-from geoseg.vector_io import write_vector
+from geoseg.write.vectors import write_vector
 
 
 def test_touching_buildings_are_separated_along_the_line_where_they_meet():

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from conftest import PointwiseNet, predictor_for, write_scene
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PointwiseNet, predictor_for, write_scene
 from geoseg.models.input import normalised
 from geoseg.pipeline import infer_scene
-from geoseg.resample import SceneView
-from geoseg.raster import scene_scaling, select_bands
-from geoseg.stitch import StripeStitcher, axis_weight_sum, axis_weights
-from geoseg.tiling import axis_starts, tile_grid
+from geoseg.read.resample import SceneView
+from geoseg.read.scene import scene_scaling, select_bands
+from geoseg.read.tiling import axis_starts, tile_grid
+from geoseg.stitch.blend import StripeStitcher, axis_weight_sum, axis_weights
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,16 +7,16 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from conftest import rectangles_scene
 from PIL import Image
 from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
-
-from conftest import rectangles_scene
 from tile_server import TileServer, tile_index
+
 from geoseg.errors import GeosegError
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.tileservice import TILE, WORLD, ground_pixel, is_tile_service, wms_description, zoom_for
+from geoseg.read.tileservice import TILE, WORLD, ground_pixel, is_tile_service, wms_description, zoom_for
 
 ZOOM, LON, LAT = 18, -115.17, 36.17  # Las Vegas: 0.48 m pixels at zoom 18
 BOXES = [(30, 40, 80, 120), (240, 200, 300, 260), (200, 300, 330, 330), (400, 400, 470, 480)]  # 2 cross tile seams

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geoseg.tiling import axis_starts, strips, tile_grid
+from geoseg.read.tiling import axis_starts, strips, tile_grid
 
 
 def test_edge_tile_is_shifted_inward():

@@ -9,9 +9,9 @@ import pytest
 import shapely
 import torch
 import yaml
+from conftest import ORIGIN, rectangles_scene, write_scene
 from PIL import Image
 
-from conftest import ORIGIN, rectangles_scene, write_scene
 from geoseg.errors import GeosegError
 from geoseg.models import io, registry
 from geoseg.models.registry import preset_card
@@ -19,9 +19,9 @@ from geoseg.train.config import load_config
 from geoseg.train.data import Sample, WindowSampler, WindowSettings, draw_weights
 from geoseg.train.layouts import cityscapes_train_ids, read_dataset
 from geoseg.train.loop import train
-from geoseg.train.scoring import evaluate_samples
 from geoseg.train.losses import LossSettings, Targets, loss_fn
-from geoseg.vector_io import write_vector
+from geoseg.train.scoring import evaluate_samples
+from geoseg.write.vectors import write_vector
 
 
 def pair_folder(root, n=4, size=96):

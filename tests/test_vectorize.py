@@ -5,7 +5,7 @@ import shapely
 import shapely.affinity
 from rasterio.transform import from_origin
 
-from geoseg.vectorize import Shaping, binary_classes, fill_holes, polygonize_strips, shape_buildings
+from geoseg.vectorize.polygons import Shaping, binary_classes, fill_holes, polygonize_strips, shape_buildings
 
 
 def _strips(mask: np.ndarray, rows: int, prob: int = 255):
@@ -166,7 +166,7 @@ def test_disjoint_cuts_later_polygons_back_wherever_they_come():
 
     import shapely
 
-    from geoseg.vectorize import Disjoint
+    from geoseg.vectorize.polygons import Disjoint
 
     placed = Disjoint(cell=8)
     squares = [shapely.box(x, y, x + 10, y + 10) for x, y in [(0, 0), (100, 100), (8, 0), (95, 96), (4, 6)]]
@@ -179,8 +179,8 @@ def test_disjoint_cuts_later_polygons_back_wherever_they_come():
 
 
 def test_forgetting_outlines_behind_the_frontier_changes_no_polygon(monkeypatch):
-    from geoseg import vectorize
-    from geoseg.vectorize import StripPolygonizer
+    from geoseg.vectorize import polygons as vectorize
+    from geoseg.vectorize.polygons import StripPolygonizer
 
     monkeypatch.setattr(vectorize, "CHUNK", 4)  # forget after every few buildings
     forgotten = []
@@ -202,7 +202,7 @@ def test_forgetting_outlines_behind_the_frontier_changes_no_polygon(monkeypatch)
 
 
 def test_disjoint_forgets_only_buckets_wholly_above_a_row():
-    from geoseg.vectorize import Disjoint
+    from geoseg.vectorize.polygons import Disjoint
 
     placed = Disjoint(cell=8)
     placed.place(shapely.box(0, 0, 4, 4))  # bucket row 0

@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geoseg.area import Area, area_of_interest
 from geoseg.changes.matching import RULES, Matching, match
 from geoseg.errors import GeosegError
-from geoseg.formats import driver_for
 from geoseg.ground import Ground
-from geoseg.provenance import Provenance
-from geoseg.vector_io import write_layers
+from geoseg.read.area import Area, area_of_interest
+from geoseg.write.formats import driver_for
+from geoseg.write.provenance import Provenance
+from geoseg.write.vectors import write_layers
 
 LAYERS = ("new", "missing", "matched")
 POLYGONAL = {"Polygon", "MultiPolygon"}
@@ -192,7 +192,7 @@ def compare(found_path: str | Path, existing: str | Path, output: str | Path, se
             overwrite: bool = False) -> dict:
     """Compare the buildings of ``found_path`` (usually geoseg's) with those of ``existing``;
     write the changes to ``output`` (and ``settings.osm``). Returns the summary."""
-    from geoseg.atomic import check_outputs
+    from geoseg.write.atomic import check_outputs
 
     check_outputs(Path(found_path), [output, settings.osm], overwrite)
     found, provenance = read_buildings(found_path, "the buildings")

@@ -8,10 +8,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as to_bytes
 
-from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
 from geoseg.models.base import SegmentationNet
 from geoseg.models.card import ModelCard
+from geoseg.write.atomic import atomic_output
 
 CARD_KEY = "geoseg.card"
 

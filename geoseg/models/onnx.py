@@ -6,11 +6,11 @@ from pathlib import Path
 
 import torch
 
-from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
 from geoseg.models.base import SegmentationNet
 from geoseg.models.card import ModelCard
 from geoseg.models.io import CARD_KEY
+from geoseg.write.atomic import atomic_output
 
 
 class _Aligned(torch.nn.Module):

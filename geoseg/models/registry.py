@@ -140,7 +140,7 @@ def fingerprint(spec: str | Path | None = None) -> str:
     bytes, or the card of an untrained preset (built from a fixed seed)."""
     import hashlib
 
-    from geoseg.cache import file_digest
+    from geoseg.infer.cache import file_digest
 
     spec = str(spec) if spec is not None else DEFAULT_MODEL
     if spec in PRESETS:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from geoseg.models.input import normalised
-from geoseg.percentiles import band_percentiles
+from geoseg.read.percentiles import band_percentiles
 from geoseg.train.appearance import colour_stats, cut_mixed, hazed, matched_colours, misregistered, sensor_transforms
 
 Loaded = tuple[np.ndarray, np.ndarray, np.ndarray]  # image (h, w, 3) uint8, label (h, w) uint8, valid (h, w) bool

@@ -90,7 +90,7 @@ def _pair_label(image: Path, mask: Path, vector: Path, gsd_m: float | None) -> n
     """The flagged label of an image/mask pair: buildings told apart by their footprints where
     a vector file of them lies in ``vectors/`` beside the masks, by the mask's components otherwise."""
     if vector.is_file() and georeferenced_gsd(image) is not None:
-        from geoseg.footprints import burn_footprints
+        from geoseg.evaluate.footprints import burn_footprints
 
         return flagged_label(burn_footprints(vector, grid_of(image), instances=True), gsd_m)
     return flagged_label(instances_of(read_gray(mask) > 127), gsd_m)
@@ -134,7 +134,7 @@ def scenes_with_footprints(folder: Path, split: str) -> list[Sample]:
 
 
 def _footprint_label(scene: Path, vector: Path, gsd_m: float | None) -> np.ndarray:
-    from geoseg.footprints import burn_footprints
+    from geoseg.evaluate.footprints import burn_footprints
 
     return flagged_label(burn_footprints(vector, grid_of(scene), instances=True), gsd_m)
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from geoseg.errors import GeosegError
-from geoseg.scale import zoom
+from geoseg.read.scale import zoom
 from geoseg.train.data import Loaded, Sample, read_gray, read_image, resized
 
 INDEX = "packed.json"

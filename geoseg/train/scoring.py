@@ -13,11 +13,11 @@ import torch
 from tqdm import tqdm
 
 from geoseg.errors import GeosegError
-from geoseg.metrics import ObjectCounts, PixelCounts
+from geoseg.evaluate.metrics import ObjectCounts, PixelCounts
 from geoseg.models import io, registry
 from geoseg.models.card import ModelCard
 from geoseg.models.heads import building_probability
-from geoseg.scale import zoom
+from geoseg.read.scale import zoom
 from geoseg.train.data import Sample, card_normalisation, normalise
 from geoseg.train.layouts import read_dataset
 from geoseg.train.separation import BUILDING

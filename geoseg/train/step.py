@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from geoseg.errors import GeosegError
-from geoseg.inference import DTYPES, reduced_precision_ok
+from geoseg.infer.predictor import DTYPES, reduced_precision_ok
 from geoseg.train.losses import LossSettings, Targets, loss_fn
 
 

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from geoseg.batch_state import BatchState, Busy, Fingerprint, FolderLock
+from geoseg.batch.state import BatchState, Busy, Fingerprint, FolderLock
 from geoseg.errors import GeosegError
-from geoseg.formats import VECTOR_FORMATS, resolve_format
 from geoseg.options import PredictOptions, available_cores
-from geoseg.sources import Source, as_source, source_name
+from geoseg.read.sources import Source, as_source, source_name
+from geoseg.write.formats import VECTOR_FORMATS, resolve_format
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def output_for(relative: Path, output_dir: Path) -> Path:
 def remove_leftovers(output_dir: Path) -> None:
     """Delete what a killed run left half-written. Only called under the folder lock, when no
     other geoseg batch can be writing here."""
-    from geoseg.atomic import TEMPORARY_GLOB
+    from geoseg.write.atomic import TEMPORARY_GLOB
 
     for path in output_dir.rglob(TEMPORARY_GLOB):
         path.unlink(missing_ok=True)
@@ -122,7 +122,7 @@ _PREDICTORS: dict = {}
 
 def run_job(job: Job) -> Result:
     """Process one file (in this process, a pool worker or a Dask worker); never raises."""
-    from geoseg.inference import load_predictor
+    from geoseg.infer.predictor import load_predictor
     from geoseg.pipeline import predict
 
     started = time.perf_counter()
@@ -266,7 +266,7 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
                 named = {kind: str(p) if p else None for kind, p in paths.items()}
                 jobs.append(Job(str(path), str(relative), named, options, outputs))
             if options.compile == "auto":
-                from geoseg.inference import choose_device
+                from geoseg.infer.predictor import choose_device
                 from geoseg.pipeline import wants_compile
 
                 device = choose_device(options.device).type
@@ -300,7 +300,7 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
 
 def _megapixels(source: Source) -> float:
     """A raster's size in megapixels from its header (0 if it cannot be opened: it will fail later)."""
-    from geoseg.raster import open_scene
+    from geoseg.read.scene import open_scene
 
     try:
         with open_scene(source) as src:
@@ -312,8 +312,8 @@ def _megapixels(source: Source) -> float:
 def _merge(state: BatchState, output_dir: Path, sources: dict[str, Source], merge: Path, outputs: Outputs) -> int:
     """Write every done output of the batch into ``merge``, joining buildings across tile borders
     (within half a pixel of an input that is still there)."""
-    from geoseg.merge import write_merged
-    from geoseg.raster import open_scene
+    from geoseg.batch.merge import write_merged
+    from geoseg.read.scene import open_scene
 
     done = [row["path"] for row in state.rows() if row["status"] == "done"]
     present = [sources[p] for p in done if p in sources]

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from geoseg.raster import Scaling, read_tile
-from geoseg.resample import SceneView
-from geoseg.tiling import Tile
+from geoseg.read.resample import SceneView
+from geoseg.read.scene import Scaling, read_tile
+from geoseg.read.tiling import Tile
 from geoseg.timing import Stopwatch
 
 Read = tuple[list[int], Any]  # which tiles of the batch hold valid pixels, those tiles prepared (None: none)

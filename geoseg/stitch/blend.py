@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from geoseg.tiling import Tile, TileGrid
+from geoseg.read.tiling import Tile, TileGrid
 
 
 def ramp(length: int) -> np.ndarray:

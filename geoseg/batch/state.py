@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from geoseg.sources import Source, is_remote, remote_version
+from geoseg.read.sources import Source, is_remote, remote_version
 
 STATE_NAME = ".geoseg-batch.sqlite"
 LOCK_NAME = ".geoseg-batch.lock"
@@ -27,7 +27,7 @@ class Fingerprint:
     @classmethod
     def of(cls, source: Source, model: str) -> "Fingerprint":
         """A local file by its size and modification time; a remote one by its header
-        (size -1, :func:`~geoseg.sources.remote_version` in place of the time)."""
+        (size -1, :func:`~geoseg.read.sources.remote_version` in place of the time)."""
         if is_remote(source):
             return cls(-1, remote_version(source), model)
         stat = Path(source).stat()

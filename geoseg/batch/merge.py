@@ -11,10 +11,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geoseg.provenance import COLUMNS as PROVENANCE_COLUMNS
-from geoseg.vector_io import schema, write_vector
 from geoseg.ground import Ground
-from geoseg.vectorize import polygons
+from geoseg.vectorize.polygons import polygons
+from geoseg.write.provenance import COLUMNS as PROVENANCE_COLUMNS
+from geoseg.write.vectors import schema, write_vector
 
 
 def _components(pairs: np.ndarray, n: int) -> np.ndarray:

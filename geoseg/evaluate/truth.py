@@ -15,10 +15,10 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
 from geoseg.errors import GeosegError
-from geoseg.footprints import Grid, burn_footprints
-from geoseg.metrics import ObjectCounts, PixelCounts
-from geoseg.raster import open_scene
-from geoseg.formats import DRIVERS
+from geoseg.evaluate.footprints import Grid, burn_footprints
+from geoseg.evaluate.metrics import ObjectCounts, PixelCounts
+from geoseg.read.scene import open_scene
+from geoseg.write.formats import DRIVERS
 
 
 def is_vector(path: str | Path) -> bool:

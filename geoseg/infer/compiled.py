@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from geoseg.atomic import temporary_name
-from geoseg.cache import cache_dir, network_digest
+from geoseg.infer.cache import cache_dir, network_digest
 from geoseg.models.card import ModelCard
+from geoseg.write.atomic import temporary_name
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 log = logging.getLogger(__name__)

@@ -15,20 +15,20 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window
 
-from geoseg.area import area_of_interest, searched_area
-from geoseg.atomic import check_outputs
-from geoseg.background import Background
 from geoseg.errors import GeosegError
-from geoseg.formats import driver_for
 from geoseg.ground import pixel_size_m
 from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
-from geoseg.provenance import Provenance, area_text
-from geoseg.raster import open_scene, reading
-from geoseg.resample import scene_view
-from geoseg.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer, to_byte
+from geoseg.read.area import area_of_interest, searched_area
+from geoseg.read.resample import scene_view
+from geoseg.read.scene import open_scene, reading
+from geoseg.stitch.background import Background
+from geoseg.stitch.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer, to_byte
 from geoseg.timing import Stopwatch
-from geoseg.vector_io import write_vector
+from geoseg.write.atomic import check_outputs
+from geoseg.write.formats import driver_for
+from geoseg.write.provenance import Provenance, area_text
+from geoseg.write.vectors import write_vector
 
 DEFAULT_THRESHOLD = 0.5  # for rasters that do not say theirs
 

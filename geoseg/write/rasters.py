@@ -14,8 +14,8 @@ import rasterio
 import rasterio.shutil
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
-from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
+from geoseg.write.atomic import atomic_output
 
 COG_OPTIONS = {"COMPRESS": "DEFLATE", "PREDICTOR": "YES", "BLOCKSIZE": 256}
 

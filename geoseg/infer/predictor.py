@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from geoseg.cache import file_digest, network_digest
-from geoseg.compiled import compiled_network
 from geoseg.errors import GeosegError
+from geoseg.infer.cache import file_digest, network_digest
+from geoseg.infer.compiled import compiled_network
 from geoseg.models import registry
 from geoseg.models.card import ModelCard
 from geoseg.models.heads import building_probability
@@ -88,7 +88,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 class TorchBackend(TwoSteps):
     """Runs a PyTorch network in inference mode, channels-last, wholly in fp32, bf16 or fp16
-    (the sigmoid/softmax in fp32), eagerly or compiled ahead of time (:mod:`geoseg.compiled`).
+    (the sigmoid/softmax in fp32), eagerly or compiled ahead of time (:mod:`geoseg.infer.compiled`).
     Tiles travel as bytes and are normalised on the device; probabilities come back as bytes.
     On CUDA the tiles go up from a pinned buffer of the preparing thread's own, reused batch
     after batch (once its last copy has finished).
@@ -295,7 +295,7 @@ def default_precision(device: torch.device) -> str:
 
 def exported(model: str | Path | None) -> Path:
     """The ONNX export of a preset or weights file, made once and cached by content."""
-    from geoseg.cache import cache_dir
+    from geoseg.infer.cache import cache_dir
     from geoseg.models.onnx import export
 
     net, card = registry.load(model)

@@ -10,8 +10,8 @@ import numpy as np
 import rasterio
 from PIL import Image, ImageDraw
 
-from geoseg.atomic import atomic_output
-from geoseg.percentiles import band_percentiles
+from geoseg.read.percentiles import band_percentiles
+from geoseg.write.atomic import atomic_output
 
 PREVIEW_SIZE = 1024
 TINT = 0.5  # weight of a class colour over the scene in a class preview

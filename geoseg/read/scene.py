@@ -1,5 +1,5 @@
 """Scenes: opening and checking them (local or remote), choosing bands, scaling pixel values the
-way the model card asks, validity masks. The rasters geoseg writes are in :mod:`geoseg.raster_output`."""
+way the model card asks, validity masks. The rasters geoseg writes are in :mod:`geoseg.write.rasters`."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from rasterio.windows import Window
 
 from geoseg.errors import GeosegError
 from geoseg.models.card import ModelCard
-from geoseg.percentiles import band_percentiles
-from geoseg.sources import Source, is_remote, remote_settings
+from geoseg.read.percentiles import band_percentiles
+from geoseg.read.sources import Source, is_remote, remote_settings
 
 SUPPORTED_KINDS = "uib f"  # numpy dtype kinds: unsigned, signed, boolean, float
 STATS_SIZE = 1024  # longest side of the decimated read used for scaling statistics

@@ -18,12 +18,12 @@ from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window, from_bounds
 
-from geoseg.area import Area
 from geoseg.errors import GeosegError
 from geoseg.ground import pixel_size_m
-from geoseg.raster import open_scene
-from geoseg.scale import zoom
-from geoseg.sources import Source
+from geoseg.read.area import Area
+from geoseg.read.scale import zoom
+from geoseg.read.scene import open_scene
+from geoseg.read.sources import Source
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def target_gsd(option: str, card_gsd: float | None) -> float | None:
 
 def resampled_grid(src: rasterio.DatasetReader, gsd_m: float | None) -> Grid | None:
     """The grid with ``gsd_m``-metre pixels over ``src``'s extent, or None where no GSD is asked
-    for or the scene's pixels are already within :data:`geoseg.scale.TOLERANCE` of it. Finer scenes are
+    for or the scene's pixels are already within :data:`geoseg.read.scale.TOLERANCE` of it. Finer scenes are
     averaged down; coarser ones are interpolated bilinearly."""
     factor = zoom(pixel_size_m(src.transform, src.crs), gsd_m)
     if factor is None:

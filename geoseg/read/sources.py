@@ -42,7 +42,7 @@ def as_source(source: Source) -> Source:
 def source_name(source: Source) -> str:
     """The file name of ``source``, also for a URL (its query left out: it may hold a key); a
     tile service's whole URL template."""
-    from geoseg.tileservice import is_template
+    from geoseg.read.tileservice import is_template
 
     if is_template(source):
         return str(source).split("?", 1)[0]
@@ -63,7 +63,7 @@ def gdal_path(source: Source) -> str:
 def remote_settings(source: Source) -> dict[str, str]:
     """GDAL settings for reading ``source``: :data:`REMOTE_DEFAULTS` not set in the environment,
     for a remote source or a tile service; none for a local file."""
-    from geoseg.tileservice import is_tile_service
+    from geoseg.read.tileservice import is_tile_service
 
     if not (is_remote(source) or is_tile_service(source)):
         return {}

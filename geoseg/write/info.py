@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from geoseg.errors import GeosegError
-from geoseg.provenance import COLUMNS, Provenance
+from geoseg.write.provenance import COLUMNS, Provenance
 
 
 def output_info(path: str | Path) -> dict:

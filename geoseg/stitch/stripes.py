@@ -13,15 +13,15 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from geoseg.background import Stopped
 from geoseg.ground import pixel_size_m
 from geoseg.models.card import ModelCard
-from geoseg.preview import ClassThumbnail
-from geoseg.provenance import Provenance
-from geoseg.separate import split_levels
+from geoseg.stitch.background import Stopped
 from geoseg.timing import Stopwatch
-from geoseg.vector_io import schema
-from geoseg.vectorize import Shaping, StripPolygonizer, binary_classes, shape_buildings, strip_rows
+from geoseg.vectorize.polygons import Shaping, StripPolygonizer, binary_classes, shape_buildings, strip_rows
+from geoseg.vectorize.separate import split_levels
+from geoseg.write.preview import ClassThumbnail
+from geoseg.write.provenance import Provenance
+from geoseg.write.vectors import schema
 
 BLOCK = 256  # internal tiling of the rasters geoseg writes; stripes are whole blocks of rows
 # Dataset tags of the working raster: how predict turned it into polygons, so that
@@ -45,7 +45,7 @@ class StripeVectorizer:
     thumbnail: ClassThumbnail | None = None  # a multiclass preview's classes, taken as they pass
     polygons: bool = True  # False: write the raster (and take the thumbnail) only, no records
     workers: int = 1  # threads that split, label and trace strips (the polygons are the same for any number)
-    cut: int = 0  # regions too large to be buildings, cut into pieces (see geoseg.vectorize)
+    cut: int = 0  # regions too large to be buildings, cut into pieces (see geoseg.vectorize.polygons)
     _waited: float = 0.0
 
     def __call__(self, stripes: Iterator[Stripe]) -> list[dict]:

@@ -11,10 +11,11 @@ import pandas as pd
 import pyogrio
 import pyogrio.errors
 
-from geoseg.atomic import atomic_output
 from geoseg.errors import GeosegError
-from geoseg.formats import driver_for
-from geoseg.provenance import COLUMNS as PROVENANCE_COLUMNS, Provenance
+from geoseg.write.atomic import atomic_output
+from geoseg.write.formats import driver_for
+from geoseg.write.provenance import COLUMNS as PROVENANCE_COLUMNS
+from geoseg.write.provenance import Provenance
 
 LAYER = "buildings"
 # Every column a building layer can have, in order, with its pandas dtype.

@@ -12,7 +12,7 @@ field, a shadow, a dense town painted as one. It is emitted as its pieces, cut a
 borders, as soon as each is made; so no union ever spans more than ``max_px`` on a side,
 and memory holds one strip and the regions still open, whatever the scene's size.
 
-Splitting touching buildings (:mod:`geoseg.separate`) and labelling and tracing a strip's
+Splitting touching buildings (:mod:`geoseg.vectorize.separate`) and labelling and tracing a strip's
 cells depend on that strip and its neighbours alone, so ``workers`` threads do them for
 several strips at once (numpy, SciPy and GDAL release the GIL for most of it); joining the
 pieces stays in order, so the polygons are the same whatever the number of workers.
@@ -33,7 +33,7 @@ from scipy import ndimage
 from shapely.geometry import Polygon, shape
 
 from geoseg.ground import Ground, pixel_size_m
-from geoseg.separate import HALO, split_strip
+from geoseg.vectorize.separate import HALO, split_strip
 
 CELL_COLUMNS = 1024  # columns of a labelling cell: the grid along which oversized regions are cut
 STRIP_PIXELS = 2**20  # a strip's pixels: what one vectorising worker holds, whatever the scene's width
@@ -138,7 +138,7 @@ LabelledStrip = tuple[int, np.ndarray, Cells]  # (first row, classes, cells)
 def label_strip(before: Strip | None, strip: Strip, after: Strip | None, min_px: int = 0, hole_px: float = 0,
                 split: tuple[int, int] | None = None) -> LabelledStrip:
     """One strip's share of vectorising, from it and its neighbours alone: touching buildings
-    split (``split``: the core level and smallest core of :func:`geoseg.separate.split_strip`),
+    split (``split``: the core level and smallest core of :func:`geoseg.vectorize.separate.split_strip`),
     then each cell labelled and traced (:func:`cell_pieces`)."""
     if split is not None:
         strip = split_strip(before, strip, after, *split)
@@ -171,7 +171,7 @@ def labelled_strips(strips: Iterable[Strip], min_px: int = 0, hole_px: float = 0
 
 def strip_rows(width: int) -> int:
     """Rows of a vectorising strip of a raster ``width`` pixels wide: about :data:`STRIP_PIXELS`
-    pixels, in whole multiples of :data:`~geoseg.separate.HALO` rows (so that a strip's
+    pixels, in whole multiples of :data:`~geoseg.vectorize.separate.HALO` rows (so that a strip's
     neighbours give it a full halo of context), at most ``MAX_STRIP_ROWS``."""
     return int(np.clip(STRIP_PIXELS // max(1, width) // HALO * HALO, HALO, MAX_STRIP_ROWS))
 
@@ -306,7 +306,7 @@ def polygonize_strips(strips: Iterable[Strip], max_px: float = float("inf"), min
 class Shaping:
     """How raw pixel outlines become output polygons. Lengths in metres, areas in square metres;
     ``simplify_m=None`` simplifies by one pixel; ``separate`` splits touching buildings
-    (:mod:`geoseg.separate`; building models only)."""
+    (:mod:`geoseg.vectorize.separate`; building models only)."""
 
     simplify_m: float | None = None
     min_area_m2: float = 10.0
@@ -350,7 +350,7 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
             placed.forget_above(min(frontier(), *tops) - FORGET_MARGIN)
         flags: list[bool | None] = [None] * len(chunk)
         if shaping.regularize:
-            from geoseg.regularize import regularize
+            from geoseg.vectorize.regularize import regularize
 
             shapes, flags = map(list, zip(*regularize(shapes, pixel_m)))
         for (building, _), geom, flag in zip(chunk, shapes, flags):

@@ -1,0 +1,1 @@
+"""Predictions against the truth: pixel and object scores."""

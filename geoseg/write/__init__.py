@@ -1,0 +1,1 @@
+"""What geoseg writes: vector layers and rasters (atomically), previews, provenance."""
