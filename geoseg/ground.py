@@ -36,14 +36,22 @@ class Ground:
                 self.factor /= scale
 
     def area(self, geom) -> float:
-        if self.geod is not None:
-            return abs(self.geod.geometry_area_perimeter(geom)[0])
-        return geom.area * self.factor**2
+        return float(self.areas([geom])[0])
 
     def length(self, geom) -> float:
+        return float(self.lengths([geom])[0])
+
+    def areas(self, geoms) -> np.ndarray:
+        """The area of each of ``geoms`` (one call for many in a projected CRS)."""
         if self.geod is not None:
-            return self.geod.geometry_area_perimeter(geom)[1]
-        return geom.length * self.factor
+            return np.array([abs(self.geod.geometry_area_perimeter(g)[0]) for g in geoms], dtype=float)
+        return shapely.area(np.asarray(geoms, dtype=object)) * self.factor**2
+
+    def lengths(self, geoms) -> np.ndarray:
+        """The length (perimeter, for polygons and rings) of each of ``geoms``."""
+        if self.geod is not None:
+            return np.array([self.geod.geometry_area_perimeter(g)[1] for g in geoms], dtype=float)
+        return shapely.length(np.asarray(geoms, dtype=object)) * self.factor
 
 
 def point_scale(crs, at: tuple[float, float]) -> float:

@@ -86,6 +86,27 @@ def test_holes_below_the_limit_are_filled():
     assert len(fill_holes(poly, 4).interiors) == 1
 
 
+def test_small_holes_filled_in_the_raster_give_the_polygons_filling_them_would(monkeypatch):
+    from geoseg.vectorize import polygons
+
+    rng = np.random.default_rng(3)
+    classes = (rng.random((96, 128)) < 0.85).astype(np.uint8)  # speckle: holes of 1 to a few pixels
+    classes[40:60, :] = 0  # a band of ground, so there are several buildings
+    classes[10:30, 20:40], classes[15:25, 25:35], classes[19:21, 29:31] = 1, 0, 1  # a hole with an island in it
+    classes[70:74, 60:64], classes[71:73, 61:63] = 2, 0  # a hole in a building of another class
+    classes[0, 5] = 0  # a hole on the edge: left to the polygons
+    score = classes * np.uint8(200)
+    labels, pieces = polygons.cell_pieces(0, 0, classes, score, min_px=12, hole_px=6)
+    assert (polygons.filled_small_holes(labels, 6) != labels).sum() > 200  # the speckle is filled before tracing
+    monkeypatch.setattr(polygons, "filled_small_holes", lambda labels, hole_px: labels)
+    traced, expected = polygons.cell_pieces(0, 0, classes, score, min_px=12, hole_px=6)
+    assert (traced == labels).all() and len(pieces) == len(expected) > 2
+    for piece, want in zip(pieces, expected):
+        assert (piece.value, piece.pixels, piece.prob_sum) == (want.value, want.pixels, want.prob_sum)
+        assert [part.equals(other) for part, other in zip(piece.parts, want.parts)] == [True] * len(want.parts)
+        assert sum(len(part.interiors) for part in piece.parts) == sum(len(part.interiors) for part in want.parts)
+
+
 def test_shapes_are_moved_onto_the_map_with_areas_in_square_metres():
     mask = np.zeros((20, 20), dtype=bool)
     mask[4:14, 6:10] = True  # 10 x 4 pixels of 2 m: 160 m2

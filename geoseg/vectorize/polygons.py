@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-import shapely.affinity
 from rasterio import features
 from scipy import ndimage
 from shapely.geometry import Polygon, shape
@@ -112,10 +111,7 @@ def cell_pieces(y0: int, x0: int, classes: np.ndarray, score: np.ndarray, min_px
     if min_px > 1:
         keep = sizes >= min_px
         keep[0] = True  # the background keeps label 0
-        for i, box in enumerate(ndimage.find_objects(labels), start=1):
-            if box is not None and not keep[i]:
-                rows, cols = box
-                keep[i] = rows.start == 0 or cols.start == 0 or rows.stop == labels.shape[0] or cols.stop == labels.shape[1]
+        keep[edge_values(labels)] = True  # may go on in a neighbouring cell
         if not keep.all():
             new = np.where(keep, np.cumsum(keep) - 1, 0).astype(np.int32)  # kept labels renumbered 1, 2, ...
             labels, values, sizes = new[labels], values[keep], sizes[keep]
@@ -126,9 +122,56 @@ def cell_pieces(y0: int, x0: int, classes: np.ndarray, score: np.ndarray, min_px
     sums = np.bincount(labels.ravel()[inside], weights=score.ravel()[inside], minlength=count + 1)
     pieces = [Building(int(values[i]), prob_sum=float(sums[i]), pixels=int(sizes[i])) for i in range(1, count + 1)]
     offset = (1.0, 0.0, float(x0), 0.0, 1.0, float(y0))
-    for geom, value in features.shapes(labels, mask=labels > 0, connectivity=4, transform=offset):
+    traced = filled_small_holes(labels, hole_px)
+    for geom, value in features.shapes(traced, mask=traced > 0, connectivity=4, transform=offset):
         pieces[int(value) - 1].parts.append(fill_holes(shape(geom), hole_px))
     return labels, pieces
+
+
+def filled_small_holes(labels: np.ndarray, hole_px: float) -> np.ndarray:
+    """``labels`` with the holes below ``hole_px`` pixels that lie wholly inside the array
+    filled with the label around them, so they are never traced (speckle inside a building
+    makes thousands). A hole is a 4-connected patch of zeros whose 4-neighbours all carry one
+    label; such a patch encloses nothing, so the traced polygon is exactly the polygon that
+    :func:`fill_holes` would leave. Holes touching the array's edge are left to the polygons."""
+    if hole_px <= 1:
+        return labels
+    holes, count = ndimage.label(labels == 0)
+    if count == 0:
+        return labels
+    sizes = np.bincount(holes.ravel())
+    small = sizes < hole_px
+    small[0] = False
+    small[edge_values(holes)] = False
+    if not small.any():
+        return labels
+    hole, label = (np.concatenate(parts) for parts in zip(*_neighbour_pairs(np.where(small[holes], holes, 0), labels)))
+    label = label.astype(np.float64)  # exact: labels and their squares stay far below 2**53
+    pairs = np.bincount(hole, minlength=count + 1)
+    total = np.bincount(hole, label, minlength=count + 1)
+    squares = np.bincount(hole, label * label, minlength=count + 1)
+    fill = small & (pairs > 0) & (pairs * squares == total * total)  # every neighbour carries one label
+    inside = fill[holes]
+    if not inside.any():
+        return labels
+    around = np.zeros(count + 1, dtype=labels.dtype)
+    around[fill] = total[fill] / pairs[fill]
+    filled = labels.copy()
+    filled[inside] = around[holes[inside]]
+    return filled
+
+
+def edge_values(array: np.ndarray) -> np.ndarray:
+    """The values on the four edges of a 2-D array."""
+    return np.unique(np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]))
+
+
+def _neighbour_pairs(holes: np.ndarray, labels: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(hole id, label) for every hole pixel beside a labelled pixel, in the four directions."""
+    for a, b in ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:-1, :], np.s_[1:, :])):
+        for here, there in ((a, b), (b, a)):
+            touching = (holes[here] > 0) & (labels[there] > 0)
+            yield holes[here][touching], labels[there][touching]
 
 
 Cells = list[tuple[int, np.ndarray, list[Building]]]  # per cell of a strip: first column, labels, pieces
@@ -251,9 +294,10 @@ class StripPolygonizer:
             if not pieces:
                 continue
             first = len(self._parent)
-            for k, piece in enumerate(pieces):
+            bounds = shapely.bounds(np.array([piece.parts[0] for piece in pieces], dtype=object)).astype(int).tolist()
+            for k, (piece, box) in enumerate(zip(pieces, bounds)):
                 self._parent.append(first + k)
-                self._regions[first + k] = _Region(piece.value, [piece], [int(v) for v in piece.parts[0].bounds])
+                self._regions[first + k] = _Region(piece.value, [piece], box)
                 fresh.append(first + k)
             ids[:, x0:x0 + labels.shape[1]] = np.where(labels > 0, labels + np.int32(first - 1), 0)
         return ids, fresh
@@ -328,54 +372,68 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
     In pixel space, where the pieces' shared edges are exact: holes below ``fill_holes_m2``
     are filled, outlines simplified (and regularised), and a polygon that a neighbour's
     simplification made overlap is cut back, so polygons never overlap. Then they move onto
-    the map; buildings below ``min_area_m2`` are dropped.
+    the map; buildings below ``min_area_m2`` are dropped. Each step but the cutting back runs
+    over :data:`CHUNK` buildings at once (shapely's array functions).
     """
     ground = Ground(crs, at=(transform.c, transform.f))
     pixel_m = pixel_size_m(transform, crs)
     pixel_area = pixel_m**2
     tolerance = (shaping.simplify_m if shaping.simplify_m is not None else pixel_m) / pixel_m
-    matrix = [transform.a, transform.b, transform.d, transform.e, transform.c, transform.f]
-    outlines = (
-        (building, _outline(geom, shaping.fill_holes_m2 / pixel_area, tolerance))
+    matrix = np.array([[transform.a, transform.d], [transform.b, transform.e]])
+    offset = np.array([transform.c, transform.f])
+    kept = (
+        (building, geom)
         for building in buildings
         if building.pixels * pixel_area >= shaping.min_area_m2
         for geom in polygons(building.geometry)
     )
     placed = Disjoint()
-    for chunk in _chunks(outlines, CHUNK):
-        shapes = [geom for _, geom in chunk]
+    for chunk in _chunks(kept, CHUNK):
+        owners = [building for building, _ in chunk]
+        shapes = outlines(np.array([geom for _, geom in chunk], dtype=object), shaping.fill_holes_m2 / pixel_area,
+                          tolerance)
         if frontier is not None:
             # the chunk's own buildings, and any of their polygons still to come, reach their pieces' tops
-            tops = (part.bounds[1] for building, _ in chunk for part in building.parts)
-            placed.forget_above(min(frontier(), *tops) - FORGET_MARGIN)
+            tops = shapely.bounds(np.array([part for b in owners for part in b.parts], dtype=object))[:, 1]
+            placed.forget_above(min(frontier(), float(tops.min())) - FORGET_MARGIN)
         flags: list[bool | None] = [None] * len(chunk)
         if shaping.regularize:
             from geoseg.vectorize.regularize import regularize
 
             shapes, flags = map(list, zip(*regularize(shapes, pixel_m)))
-        for (building, _), geom, flag in zip(chunk, shapes, flags):
-            geom = shapely.affinity.affine_transform(placed.place(geom), matrix)
-            area = ground.area(geom)
-            if geom.is_empty or area < shaping.min_area_m2:
-                continue
+        on_map = shapely.transform(np.array(placed.place_all(shapes), dtype=object),
+                                   lambda xy: xy @ matrix + offset)
+        areas = ground.areas(on_map)
+        keep = ~shapely.is_empty(on_map) & (areas >= shaping.min_area_m2)
+        perimeters = np.zeros(len(on_map))
+        perimeters[keep] = ground.lengths(shapely.get_exterior_ring(on_map[keep]))
+        for i in np.flatnonzero(keep):
             record = {
-                "geometry": geom,
-                "value": building.value,
-                "area_m2": round(area, 2),
-                "perimeter_m": round(ground.length(geom.exterior), 2),
-                "score": round(building.score, 4),
+                "geometry": on_map[i],
+                "value": owners[i].value,
+                "area_m2": round(float(areas[i]), 2),
+                "perimeter_m": round(float(perimeters[i]), 2),
+                "score": round(owners[i].score, 4),
             }
-            if flag is not None:
-                record["regularized"] = flag
+            if flags[i] is not None:
+                record["regularized"] = flags[i]
             yield record
 
 
-def _outline(geom: Polygon, max_hole: float, tolerance: float) -> Polygon:
-    """Holes filled and the outline simplified, in pixel units; always one valid polygon."""
-    geom = shapely.simplify(fill_holes(geom, max_hole), 0)  # drop collinear vertices: rings start at a corner
+def outlines(geoms: np.ndarray, max_hole: float, tolerance: float) -> list[Polygon]:
+    """Holes filled and outlines simplified, in pixel units; always one valid polygon each.
+    Douglas-Peucker first (fast); where that breaks a polygon, the topology-preserving
+    simplifier."""
+    holed = np.flatnonzero(shapely.get_num_interior_rings(geoms) > 0)
+    geoms[holed] = [fill_holes(geom, max_hole) for geom in geoms[holed]]
+    geoms = shapely.simplify(geoms, 0, preserve_topology=False)  # drop collinear vertices: rings start at a corner
     if tolerance > 0:
-        geom = shapely.simplify(geom, tolerance, preserve_topology=True)
-    return _largest(geom)
+        simple = shapely.simplify(geoms, tolerance, preserve_topology=False)
+        broken = np.flatnonzero(shapely.is_empty(simple) | ~shapely.is_valid(simple))
+        simple[broken] = shapely.simplify(geoms[broken], tolerance, preserve_topology=True)
+        geoms = simple
+    plain = shapely.is_valid(geoms) & (shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON)
+    return [geom if ok else _largest(geom) for geom, ok in zip(geoms, plain)]
 
 
 class Disjoint:
@@ -387,8 +445,14 @@ class Disjoint:
         self.cell = cell
         self.buckets: dict[tuple[int, int], list[Polygon]] = {}
 
-    def place(self, geom: Polygon) -> Polygon:
-        keys = self._keys(geom)
+    def place_all(self, geoms: list[Polygon]) -> list[Polygon]:
+        """:meth:`place` each of ``geoms`` in turn."""
+        bounds = shapely.bounds(np.array(geoms, dtype=object))
+        return [self.place(geom, box) for geom, box in zip(geoms, bounds)]
+
+    def place(self, geom: Polygon, bounds: np.ndarray | None = None) -> Polygon:
+        """``geom`` cut back where it overlaps a polygon placed before (``bounds``: its own, if known)."""
+        keys = self._keys(geom.bounds if bounds is None else bounds)
         near = {id(g): g for key in keys for g in self.buckets.get(key, ())}
         for other in near.values():
             if geom.intersects(other) and geom.intersection(other).area > 0:
@@ -403,10 +467,10 @@ class Disjoint:
         for key in [k for k in self.buckets if (k[1] + 1) * self.cell <= y]:
             del self.buckets[key]
 
-    def _keys(self, geom: Polygon) -> list[tuple[int, int]]:
-        if geom.is_empty:
+    def _keys(self, bounds) -> list[tuple[int, int]]:
+        if np.isnan(bounds[0]):  # empty
             return []
-        x0, y0, x1, y1 = (int(np.floor(v / self.cell)) for v in geom.bounds)
+        x0, y0, x1, y1 = (int(v // self.cell) for v in bounds)
         return [(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)]
 
 
