@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
@@ -37,7 +38,10 @@ from geoseg.write.formats import driver_for, resolve_format
 from geoseg.write.preview import ClassThumbnail, render_class_preview, render_preview
 from geoseg.write.provenance import Provenance, area_text, imagery_date
 from geoseg.write.rasters import create_raster, output_profile, raster_output, writing
-from geoseg.write.vectors import frame_of, write_buildings
+from geoseg.write.vectors import BuildingSink
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 COMPILE_MIN_MEGAPIXELS = 50  # --compile auto: where loading (~1 s) or a first compile (~30 s) pays off
 # GDAL settings for a run; inside rasterio.Env, GDAL's messages also go to Python logging.
@@ -122,30 +126,28 @@ def predict(
                 dst = writer.enter_context(create_raster(prob_path, profile))
                 layout.describe(dst, predictor.name, threshold, shaping, provenance)
             thumbnail = ClassThumbnail(seen.height, seen.width) if preview is not None and not layout.binary else None
-            polygons = output is not None or (preview is not None and layout.binary)  # else nothing needs them
+            polygons = output is not None or comparison is not None or (preview is not None and layout.binary)
+            buildings = writer.enter_context(BuildingSink(output, src.crs, layout.schema(shaping), overwrite, provenance))
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail,
-                                          polygons=polygons, workers=options.cores())
+                                          sink=buildings.add if polygons else None, workers=options.cores())
             with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
                             progress, watch, options.cores())
-        records = stripes.result
+            with watch("write"):
+                found = buildings.frame() if comparison is not None or (preview is not None and layout.binary) else None
         with watch("write"):
-            if output is not None or comparison is not None:
-                found = frame_of(records, src.crs, layout.schema(shaping), provenance)
-            if output is not None:
-                write_buildings(found, output, overwrite, provenance)
             if comparison is not None:
                 compared = comparison.run(found, provenance, mapped, overwrite)
             if preview is not None:
                 native = scene_view(scene, src, None, area).on(src)  # the scene at its own pixels, within the area
-                render_preview_for(native, chosen, records, thumbnail, preview, card, overwrite)
+                render_preview_for(native, chosen, found, thumbnail, preview, card, overwrite)
     seconds = time.perf_counter() - started
     return {
         "scene": str(name),
         "output": str(output) if output else None,
         "raster": str(raster) if raster else None,
         "preview": str(preview) if preview else None,
-        "buildings": len(records) if polygons else None,  # None: no polygons were asked for
+        "buildings": buildings.count if polygons else None,  # None: no polygons were asked for
         "multiclass": not layout.binary,
         "width": src.width,
         "height": src.height,
@@ -253,12 +255,12 @@ def check_placement(src: rasterio.DatasetReader, card: ModelCard, options: Predi
     return True
 
 
-def render_preview_for(src: rasterio.DatasetReader, bands: list[int], records: list[dict],
+def render_preview_for(src: rasterio.DatasetReader, bands: list[int], found: gpd.GeoDataFrame | None,
                        thumbnail: ClassThumbnail | None, path: str | Path, card: ModelCard, overwrite: bool) -> None:
     """A binary model's outlines over the scene, or the classes of a multiclass one tinting it."""
     if thumbnail is not None:
         render_class_preview(src, bands, thumbnail.classes, card.palette, path, overwrite)
         return
     colour = tuple(card.palette[0]) if card.palette else (255, 40, 40)
-    render_preview(src, bands, [r["geometry"] for r in records], path, colour=colour, overwrite=overwrite)
+    render_preview(src, bands, list(found.geometry.values), path, colour=colour, overwrite=overwrite)
 

@@ -78,3 +78,56 @@ def test_vectorize_loads_no_torch():
     """The command that needs no model must not pay for loading PyTorch (about 2.5 s)."""
     code = "import sys, geoseg.cli, geoseg.vectorize.revectorize; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+@pytest.fixture
+def many_buildings(tmp_path):
+    """A probability raster of 5 x 4 separate rectangles, 50 % to 98 % sure."""
+    prob = np.zeros((1, 200, 160), dtype=np.uint8)
+    for i in range(20):
+        row, col = 40 * (i // 4) + 5, 40 * (i % 4) + 5
+        prob[0, row:row + 20 + i % 7, col:col + 25] = 128 + 6 * i
+    return write_scene(tmp_path / "many.tif", prob)
+
+
+def test_a_geopackage_is_written_as_buildings_come_and_holds_what_a_whole_write_holds(tmp_path, many_buildings,
+                                                                                      monkeypatch):
+    from geoseg.stitch import stripes
+    from geoseg.write.vectors import BuildingSink
+
+    whole = vectorize_raster(many_buildings, tmp_path / "whole.geojson")  # any other format: written at the end
+    appends = []
+    write = BuildingSink._write
+    monkeypatch.setattr(stripes, "CHUNK", 3)  # the vectoriser hands on 3 buildings at a time
+    monkeypatch.setattr(BuildingSink, "CHUNK", 4)  # and the layer takes them 4 or more at a time
+    monkeypatch.setattr(BuildingSink, "_write", lambda self, tmp, frame, append: (appends.append(len(frame)),
+                                                                                  write(self, tmp, frame, append)))
+    streamed = vectorize_raster(many_buildings, tmp_path / "streamed.gpkg")
+    assert whole["buildings"] == streamed["buildings"] == 20
+    assert appends[0] == 0 and len(appends) >= 5 and sum(appends) == 20  # the empty layer, then chunks
+    a = pyogrio.read_dataframe(tmp_path / "whole.geojson").sort_values("score")
+    b = pyogrio.read_dataframe(tmp_path / "streamed.gpkg").sort_values("score")
+    assert list(a.columns) == list(b.columns)
+    assert all(x.equals(y) for x, y in zip(a.geometry, b.geometry))
+    assert np.allclose(a["score"], b["score"]) and len(set(b["score"].round(3))) == 20
+    assert pyogrio.read_info(tmp_path / "streamed.gpkg", layer="buildings")["crs"] == "EPSG:32633"
+
+
+def test_a_failure_half_way_through_leaves_no_geopackage(tmp_path, many_buildings, monkeypatch):
+    from geoseg.stitch import stripes
+    from geoseg.write.vectors import BuildingSink
+
+    write, calls = BuildingSink._write, []
+
+    def fail_on_the_third(self, tmp, frame, append):
+        calls.append(tmp)
+        if len(calls) == 3:
+            raise GeosegError("could not write streamed.gpkg (No space left on device); is the disk full?")
+        write(self, tmp, frame, append)
+
+    monkeypatch.setattr(stripes, "CHUNK", 2)
+    monkeypatch.setattr(BuildingSink, "CHUNK", 2)
+    monkeypatch.setattr(BuildingSink, "_write", fail_on_the_third)
+    with pytest.raises(GeosegError, match="disk full"):
+        vectorize_raster(many_buildings, tmp_path / "streamed.gpkg")
+    assert calls[0].exists() is False and sorted(p.name for p in tmp_path.iterdir()) == ["many.tif"]

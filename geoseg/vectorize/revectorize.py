@@ -28,7 +28,7 @@ from geoseg.timing import Stopwatch
 from geoseg.write.atomic import check_outputs
 from geoseg.write.formats import driver_for
 from geoseg.write.provenance import Provenance, area_text
-from geoseg.write.vectors import write_vector
+from geoseg.write.vectors import BuildingSink
 
 DEFAULT_THRESHOLD = 0.5  # for rasters that do not say theirs
 
@@ -52,25 +52,24 @@ def vectorize_raster(raster: str | Path, output: str | Path, options: PredictOpt
         area = area_of_interest(options.bbox, options.bbox_crs, options.aoi, src.crs)
         seen = scene_view(raster, src, None, area).on(src)
         layout = RasterLayout(None, threshold)
-        vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, None, watch, workers=options.cores())
-        with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
-            for y in range(0, seen.height, BLOCK):
-                window = Window(0, y, seen.width, min(BLOCK, seen.height - y))
-                with watch("read"), reading(src):
-                    values = seen.read(1, window=window)
-                    valid = seen.dataset_mask(window=window) > 0
-                stripes.put((y, _as_byte(values)[None], valid))
-                progress("vectorize", window.height, seen.height)
-        records = stripes.result
         made = Provenance.from_metadata(tags)  # the run that wrote the raster, now with this shaping
         provenance = made and replace(made, threshold=threshold, shaping=asdict(shaping), area_wkt=area_text(
             searched_area(seen.transform, seen.height, seen.width, area)))
-        with watch("write"):
-            write_vector(records, output, src.crs, layout.schema(shaping), overwrite, provenance)
+        with BuildingSink(output, src.crs, layout.schema(shaping), overwrite, provenance) as buildings:
+            vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, None, watch, sink=buildings.add,
+                                          workers=options.cores())
+            with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
+                for y in range(0, seen.height, BLOCK):
+                    window = Window(0, y, seen.width, min(BLOCK, seen.height - y))
+                    with watch("read"), reading(src):
+                        values = seen.read(1, window=window)
+                        valid = seen.dataset_mask(window=window) > 0
+                    stripes.put((y, _as_byte(values)[None], valid))
+                    progress("vectorize", window.height, seen.height)
     seconds = time.perf_counter() - started
     megapixels = seen.width * seen.height / 1e6
     return {
-        "raster": str(raster), "output": str(output), "buildings": len(records), "width": seen.width,
+        "raster": str(raster), "output": str(output), "buildings": buildings.count, "width": seen.width,
         "height": seen.height, "gsd_m": round(pixel_size_m(seen.transform, seen.crs), 4), "threshold": threshold,
         "separated": shaping.separate, "cut_regions": vectorizer.cut,
         "area_of_interest": area.source if area is not None else None, "seconds": round(seconds, 3),

@@ -3,6 +3,7 @@ with the run's provenance as layer metadata (GeoPackage) and, in short, as colum
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -57,6 +58,81 @@ def frame_of(records: list[dict], crs, columns: dict[str, str], provenance: Prov
     return frame
 
 
+class BuildingSink:
+    """Where a run's buildings go as they are found. For a GeoPackage they are appended to its
+    layer in chunks of :attr:`CHUNK` inside the atomic temporary file, so memory stays flat
+    however many buildings a scene holds; any other format keeps them and writes them whole
+    when the run ends, as does a run with no ``path`` (its preview or comparison needs them).
+    Use as a context manager: the file appears under its name only if the block succeeds."""
+
+    CHUNK = 4096
+
+    def __init__(self, path: str | Path | None, crs, columns: dict[str, str], overwrite: bool,
+                 provenance: Provenance | None = None) -> None:
+        self.path, self.crs, self.columns, self.overwrite, self.provenance = path, crs, columns, overwrite, provenance
+        self.streamed = path is not None and driver_for(path) == "GPKG"
+        self.count = 0
+        self._pending: list[dict] = []
+        self._stack = contextlib.ExitStack()
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> BuildingSink:
+        if self.streamed:
+            self._tmp = self._stack.enter_context(atomic_output(self.path, overwrite=self.overwrite))
+            self._write(self._tmp, self._frame([]), append=False)  # the layer, its schema and metadata
+        return self
+
+    def add(self, records: list[dict]) -> None:
+        """Take more buildings (dicts with a ``geometry`` and the columns)."""
+        self._pending.extend(records)
+        self.count += len(records)
+        if self.streamed and len(self._pending) >= self.CHUNK:
+            self._flush()
+
+    def frame(self) -> gpd.GeoDataFrame:
+        """Every building so far, as the layer holds them (read back when streamed)."""
+        if not self.streamed:
+            return self._frame(self._pending)
+        self._flush()
+        return pyogrio.read_dataframe(self._tmp, layer=LAYER)
+
+    def __exit__(self, kind, error, trace) -> bool:
+        if kind is None:
+            try:
+                if self.streamed:
+                    self._flush()
+                elif self.path is not None:
+                    write_buildings(self._frame(self._pending), self.path, self.overwrite, self.provenance)
+            except BaseException as exc:  # the temporary file goes
+                self._stack.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+        return self._stack.__exit__(kind, error, trace)
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._write(self._tmp, self._frame(self._pending), append=True)
+            self._pending = []
+
+    def _frame(self, records: list[dict]) -> gpd.GeoDataFrame:
+        return frame_of(records, self.crs, self.columns, self.provenance)
+
+    def _write(self, tmp: Path, frame: gpd.GeoDataFrame, append: bool) -> None:
+        metadata = None if append or self.provenance is None else self.provenance.metadata()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "'crs' was not provided")  # pixel coordinates of a photo
+            try:
+                pyogrio.write_dataframe(frame, tmp, driver="GPKG", layer=LAYER, append=append, geometry_type="Polygon",
+                                        layer_metadata=metadata)
+            except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+                raise disk_error(self.path, exc) from None
+
+
+def disk_error(path: str | Path, exc: Exception) -> GeosegError:
+    """The one line said when GDAL cannot write ``path``."""
+    detail = str(exc).strip().splitlines()[0]
+    return GeosegError(f"could not write {path} ({detail}); is the disk full?")
+
+
 def write_layers(path: str | Path, layers: dict[str, tuple[gpd.GeoDataFrame, dict | None]], overwrite: bool,
                  options: dict | None = None) -> None:
     """Write named polygon layers, each with its metadata (None: none), to ``path`` atomically:
@@ -73,5 +149,4 @@ def write_layers(path: str | Path, layers: dict[str, tuple[gpd.GeoDataFrame, dic
                                         geometry_type="MultiPolygon" if multi else "Polygon", promote_to_multi=multi,
                                         layer_metadata=metadata if driver == "GPKG" else None, **(options or {}))
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
-            detail = str(exc).strip().splitlines()[0]
-            raise GeosegError(f"could not write {path} ({detail}); is the disk full?") from None
+            raise disk_error(path, exc) from None
