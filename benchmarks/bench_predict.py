@@ -41,6 +41,7 @@ from bench_memory import peak_rss_mb, write_synthetic  # noqa: E402
 
 from geoseg.infer.predictor import choose_device, load_predictor  # noqa: E402
 from geoseg.models import registry  # noqa: E402
+from geoseg.models.input import normalised  # noqa: E402
 from geoseg.options import PredictOptions  # noqa: E402
 from geoseg.pipeline import wants_compile  # noqa: E402
 from geoseg.read.resample import scene_view, target_gsd  # noqa: E402
@@ -51,7 +52,7 @@ SCENES = Path(__file__).resolve().parents[2] / "shared" / "data" / "scenes"
 
 
 def predict_tiles(scene: Path, card, sample: int | None) -> Iterator[np.ndarray]:
-    """The normalised tiles ``predict`` runs on ``scene`` (all, or ``sample`` spread over it)."""
+    """The stretched uint8 tiles ``predict`` runs on ``scene`` (all, or ``sample`` spread over it)."""
     with rasterio.open(scene) as src:
         bands = select_bands(src, card)
         scaling = scene_scaling(src, bands, card)
@@ -70,13 +71,14 @@ def eager_fp32_seconds(scene: Path, sample: int | None) -> tuple[float, float]:
     net.eval()
     seconds, pixels = 0.0, 0
     with torch.inference_mode():
-        for k, x in enumerate(predict_tiles(scene, card, sample)):
+        for k, tile in enumerate(predict_tiles(scene, card, sample)):
+            x = normalised(torch.from_numpy(tile[None]), card.mean, card.std)  # the bytes as the network reads them
             if k == 0:
-                net(torch.from_numpy(x[None]))  # warm-up
+                net(x)  # warm-up
             started = time.perf_counter()
-            net(torch.from_numpy(x[None])).sigmoid()
+            net(x).sigmoid()
             seconds += time.perf_counter() - started
-            pixels += x.shape[1] * x.shape[2]
+            pixels += tile.shape[1] * tile.shape[2]
     return seconds, pixels / 1e6
 
 

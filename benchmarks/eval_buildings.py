@@ -95,6 +95,7 @@ def place_scores(predictor, variants: dict[str, dict], gsd: str = "auto", tile_s
     """Scores of ``predictor`` through ``predict`` for each shaping variant: one row per place,
     one over all images and one with the mean over places."""
     counts = {v: defaultdict(lambda: (PixelCounts(), ObjectCounts())) for v in variants}
+    seconds = {v: defaultdict(float) for v in variants}  # vectorising (splitting, tracing, shaping) per place
     images = validation_images()
     first_six = {r["place"] for r in images if r["first_six"]}
     with tempfile.TemporaryDirectory(prefix="geoseg-eval-") as tmp:
@@ -107,15 +108,18 @@ def place_scores(predictor, variants: dict[str, dict], gsd: str = "auto", tile_s
             buildings = true_buildings(row, truth & valid, grid)
             for variant, shaping in variants.items():
                 out = tmp / f"{row['name']}-{variant}.gpkg"
-                predict(scene, out, PredictOptions(tile_size=tile_size, gsd=gsd, **shaping), predictor=predictor, overwrite=True)
+                summary = predict(scene, out, PredictOptions(tile_size=tile_size, gsd=gsd, **shaping), predictor=predictor,
+                                  overwrite=True)
                 pred = burn_footprints(out, grid, instances=True) * valid  # one ID a polygon
                 for key in (row["place"], "all"):
                     pixels, objects = counts[variant][key]
                     pixels.add(pred > 0, truth & valid, valid)
                     objects.add(pred, buildings)
+                    seconds[variant][key] += summary["stages"]["vectorize"]
     table = []
     for v in variants:
-        rows = [{"variant": v, "place": k, **pixels.scores(), **objects.scores()} for k, (pixels, objects) in counts[v].items()]
+        rows = [{"variant": v, "place": k, **pixels.scores(), **objects.scores(), "vectorize_s": round(seconds[v][k], 2)}
+                for k, (pixels, objects) in counts[v].items()]
         places = [r for r in rows if r["place"] != "all"]
         table += sorted(places, key=lambda r: r["place"]) + [r for r in rows if r["place"] == "all"]
         for label, kept in (("mean of places", places), ("mean of first 6", [r for r in places if r["place"] in first_six])):
