@@ -429,10 +429,14 @@ def outlines(geoms: np.ndarray, max_hole: float, tolerance: float) -> list[Polyg
     geoms = shapely.simplify(geoms, 0, preserve_topology=False)  # drop collinear vertices: rings start at a corner
     if tolerance > 0:
         simple = shapely.simplify(geoms, tolerance, preserve_topology=False)
-        broken = np.flatnonzero(shapely.is_empty(simple) | ~shapely.is_valid(simple))
+        valid = shapely.is_valid(simple) & ~shapely.is_empty(simple)
+        broken = np.flatnonzero(~valid)
         simple[broken] = shapely.simplify(geoms[broken], tolerance, preserve_topology=True)
+        valid[broken] = shapely.is_valid(simple[broken])
         geoms = simple
-    plain = shapely.is_valid(geoms) & (shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON)
+    else:
+        valid = shapely.is_valid(geoms)
+    plain = valid & (shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON)
     return [geom if ok else _largest(geom) for geom, ok in zip(geoms, plain)]
 
 
