@@ -13,7 +13,21 @@ def band_percentiles(
     lows, highs = [], []
     for band in data:
         values = band[valid] if valid.any() else band.ravel()
-        lo, hi = np.percentile(values.astype(np.float64), [low, high])
+        lo, hi = percentiles(values, (low, high))
         lows.append(lo)
         highs.append(hi if hi > lo else lo + 1.0)
     return np.array(lows), np.array(highs)
+
+
+def percentiles(values: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
+    """``np.percentile(values, q)`` (linear interpolation), to the last bit; for 8- and 16-bit
+    unsigned imagery counted in a histogram instead of sorted, which is many times faster."""
+    if values.dtype not in (np.uint8, np.uint16) or values.size == 0:
+        return np.percentile(values.astype(np.float64), q)
+    below = np.cumsum(np.bincount(values.ravel()))  # below[v]: how many values are <= v
+    rank = np.asarray(q, dtype=np.float64) / 100 * (below[-1] - 1)
+    first = np.floor(rank)
+    a = np.searchsorted(below, first, side="right").astype(np.float64)  # the value of that rank, sorted
+    b = np.searchsorted(below, np.ceil(rank), side="right").astype(np.float64)
+    t = rank - first
+    return np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)  # numpy's own interpolation
