@@ -29,7 +29,7 @@ import numpy as np
 import shapely
 from rasterio import features
 from scipy import ndimage
-from shapely.geometry import Polygon, shape
+from shapely.geometry import Polygon
 
 from geoseg.ground import Ground, pixel_size_m
 from geoseg.vectorize.separate import HALO, split_strip
@@ -121,11 +121,29 @@ def cell_pieces(y0: int, x0: int, classes: np.ndarray, score: np.ndarray, min_px
     inside = np.flatnonzero(labels)  # buildings cover a small part of a scene: sum over them only
     sums = np.bincount(labels.ravel()[inside], weights=score.ravel()[inside], minlength=count + 1)
     pieces = [Building(int(values[i]), prob_sum=float(sums[i]), pixels=int(sizes[i])) for i in range(1, count + 1)]
-    offset = (1.0, 0.0, float(x0), 0.0, 1.0, float(y0))
     traced = filled_small_holes(labels, hole_px)
-    for geom, value in features.shapes(traced, mask=traced > 0, connectivity=4, transform=offset):
-        pieces[int(value) - 1].parts.append(fill_holes(shape(geom), hole_px))
+    owners, outlines = traced_polygons(traced, (1.0, 0.0, float(x0), 0.0, 1.0, float(y0)))
+    holed = np.flatnonzero(shapely.get_num_interior_rings(outlines) > 0)
+    outlines[holed] = [fill_holes(geom, hole_px) for geom in outlines[holed]]
+    for owner, geom in zip(owners.tolist(), outlines):
+        pieces[owner - 1].parts.append(geom)
     return labels, pieces
+
+
+def traced_polygons(labels: np.ndarray, transform: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """GDAL's 4-connected outlines of the labelled pixels (label 0: none): the label of each
+    polygon and the polygons, built in one shapely call from all their rings."""
+    owners, points, ring_sizes, ring_owner = [], [], [], []
+    for k, (geom, value) in enumerate(features.shapes(labels, mask=labels > 0, connectivity=4, transform=transform)):
+        owners.append(int(value))
+        for ring in geom["coordinates"]:  # the shell first, then the holes
+            points.extend(ring)
+            ring_sizes.append(len(ring))
+            ring_owner.append(k)
+    if not owners:
+        return np.zeros(0, dtype=int), np.empty(0, dtype=object)
+    rings = shapely.linearrings(np.array(points, dtype=np.float64), indices=np.repeat(np.arange(len(ring_sizes)), ring_sizes))
+    return np.array(owners), shapely.polygons(rings, indices=np.array(ring_owner))
 
 
 def filled_small_holes(labels: np.ndarray, hole_px: float) -> np.ndarray:

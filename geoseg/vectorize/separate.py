@@ -41,13 +41,15 @@ def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int)
     kept = np.bincount(cores.ravel()) >= min_core
     kept[0] = False
     cores[~kept[cores]] = 0
-    regions, _ = ndimage.label(mask)
+    regions, region_count = ndimage.label(mask)
     region_of_core = np.zeros(count + 1, dtype=regions.dtype)
     region_of_core[cores] = regions  # a core lies in one region; index 0 (no core) is left out below
     shared = np.flatnonzero(np.bincount(region_of_core[kept]) >= 2)  # regions holding two cores or more
-    boxes = ndimage.find_objects(regions)
-    for region in shared:
-        box = boxes[region - 1]
+    if shared.size == 0:
+        return lines
+    numbered = np.zeros(region_count + 1, dtype=np.int32)  # the shared regions 1, 2, ...: their boxes
+    numbered[shared] = np.arange(1, shared.size + 1)  # alone (find_objects costs per label)
+    for region, box in zip(shared, ndimage.find_objects(numbered[regions])):
         inside = regions[box] == region
         own = np.where(inside, cores[box], 0)
         nearest = ndimage.distance_transform_edt(own == 0, return_distances=False, return_indices=True)
