@@ -475,10 +475,15 @@ class Disjoint:
     def place(self, geom: Polygon, bounds: np.ndarray | None = None) -> Polygon:
         """``geom`` cut back where it overlaps a polygon placed before (``bounds``: its own, if known)."""
         keys = self._keys(geom.bounds if bounds is None else bounds)
-        near = {id(g): g for key in keys for g in self.buckets.get(key, ())}
-        for other in near.values():
-            if geom.intersects(other) and geom.intersection(other).area > 0:
-                geom = _largest(geom.difference(other))
+        near = list({id(g): g for key in keys for g in self.buckets.get(key, ())}.values())
+        if near:  # most neighbours only share edges with it: array calls tell the few whose interiors meet it
+            others = np.array(near, dtype=object)
+            shapely.prepare(geom)
+            overlapping = shapely.intersects(geom, others) & ~shapely.touches(geom, others)
+            cut = False
+            for other in others[overlapping]:
+                if not cut or (geom.intersects(other) and not geom.touches(other)):  # still, once cut back
+                    geom, cut = _largest(geom.difference(other)), True
         if not geom.is_empty:
             for key in keys:
                 self.buckets.setdefault(key, []).append(geom)
