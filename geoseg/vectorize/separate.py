@@ -38,15 +38,17 @@ def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int)
     cores, count = ndimage.label(mask & (score >= level))
     if count < 2:
         return lines
-    kept = np.bincount(cores.ravel()) >= min_core
+    at = np.flatnonzero(cores)  # the core pixels: a small part of the strip, so index them alone
+    core_at = cores.ravel()[at]
+    kept = np.bincount(core_at, minlength=count + 1) >= min_core
     kept[0] = False
-    cores[~kept[cores]] = 0
     regions, region_count = ndimage.label(mask)
     region_of_core = np.zeros(count + 1, dtype=regions.dtype)
-    region_of_core[cores] = regions  # a core lies in one region; index 0 (no core) is left out below
+    region_of_core[core_at] = regions.ravel()[at]  # a core lies in one region
     shared = np.flatnonzero(np.bincount(region_of_core[kept]) >= 2)  # regions holding two cores or more
     if shared.size == 0:
         return lines
+    cores.ravel()[at[~kept[core_at]]] = 0  # the small cores are no cores
     numbered = np.zeros(region_count + 1, dtype=np.int32)  # the shared regions 1, 2, ...: their boxes
     numbered[shared] = np.arange(1, shared.size + 1)  # alone (find_objects costs per label)
     for region, box in zip(shared, ndimage.find_objects(numbered[regions])):
