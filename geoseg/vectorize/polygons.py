@@ -20,6 +20,7 @@ pieces stays in order, so the polygons are the same whatever the number of worke
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 from rasterio import features
+from rasterio.errors import NotGeoreferencedWarning
 from scipy import ndimage
 from shapely.geometry import Polygon
 
@@ -37,6 +39,9 @@ from geoseg.vectorize.separate import HALO, split_strip
 CELL_COLUMNS = 1024  # columns of a labelling cell: the grid along which oversized regions are cut
 STRIP_PIXELS = 2**20  # a strip's pixels: what one vectorising worker holds, whatever the scene's width
 MAX_STRIP_ROWS = 256
+# Cells are traced in pixel coordinates; rasterio warns about the identity transform of the
+# first cell, which is what is meant here.
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.features")
 Strip = tuple[int, np.ndarray, np.ndarray]  # (first row, classes (0 = none), score uint8)
 
 
