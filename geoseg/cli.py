@@ -158,6 +158,10 @@ shaping_options = options_group(
 )
 
 
+# CPU cores for the work around the model: an option of predict and vectorize (batch's --workers counts processes).
+workers_option = click.option("--workers", type=click.IntRange(min=1), help="CPU cores for the work around the model, in parallel threads: reading and stretching tiles, and splitting, labelling and tracing the strips that become polygons. Default: all this process may use. The outputs are the same whatever the number. (batch's --workers counts processes; each then uses its share of the cores.)")
+
+
 # How progress and the summary are shown.
 report_options = options_group(
     click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "json", "none"]), default="auto", show_default=True, help="Progress on stderr: bars on a terminal, or JSON lines for programs."),
@@ -216,7 +220,7 @@ def predict_options(params: dict):
 @click.option("--raster", help="Also write the building probability (uint8 0-255) or, for a multiclass model, the class IDs (with their colours) and the winning class's probability, on the grid the model saw (see --gsd): a tiled GeoTIFF, or with a .png name a PNG of the first band.")
 @click.option("--raster-format", type=click.Choice(RASTER_FORMATS), help="Format of --raster: gtiff (tiled GeoTIFF), cog (Cloud-Optimised GeoTIFF with overviews, for web maps and object storage; costs a copy at the end) or png (the first band). Default: png for a .png name, gtiff otherwise.")
 @click.option("--preview", help="Also write a PNG quick-look: the outlines over the scene, or the scene tinted with the class colours.")
-@click.option("--workers", type=click.IntRange(min=1), help="CPU cores for the stages around the model (reading and stretching tiles in parallel threads). Default: all this process may use. The outputs are the same whatever the number. (batch's --workers counts processes; each then uses its share of the cores.)")
+@workers_option
 @click.option("--compare", "existing", metavar="VECTOR", help="Also compare the buildings found with these mapped buildings (any vector file OGR reads, any CRS), as 'geoseg compare' does, within the area searched.")
 @click.option("--changes", metavar="FILE", help="Where --compare writes the layers new, missing and matched. Default: OUTPUT's name with '_changes.gpkg'.")
 @match_options
@@ -292,6 +296,7 @@ def comparison_of(existing: str | None, changes: str | None, output: str | None,
 @area_options
 @report_options
 @verbosity
+@workers_option
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
 def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
     """Building polygons from RASTER, a building probability written by 'geoseg predict

@@ -131,3 +131,18 @@ def test_a_failure_half_way_through_leaves_no_geopackage(tmp_path, many_building
     with pytest.raises(GeosegError, match="disk full"):
         vectorize_raster(many_buildings, tmp_path / "streamed.gpkg")
     assert calls[0].exists() is False and sorted(p.name for p in tmp_path.iterdir()) == ["many.tif"]
+
+
+def test_the_same_polygons_whatever_the_number_of_workers(tmp_path, many_buildings):
+    for workers in (1, 3):
+        vectorize_raster(many_buildings, tmp_path / f"w{workers}.gpkg", PredictOptions(workers=workers, separate=True))
+    a, b = (pyogrio.read_dataframe(tmp_path / f"w{w}.gpkg") for w in (1, 3))
+    assert len(a) == len(b) == 20
+    assert [x.wkb for x in a.geometry] == [y.wkb for y in b.geometry] and list(a["score"]) == list(b["score"])
+
+
+def test_the_command_takes_workers(tmp_path, many_buildings):
+    run = subprocess.run([sys.executable, "-m", "geoseg", "vectorize", str(many_buildings), "-o", str(tmp_path / "c.gpkg"),
+                          "--workers", "2", "--json"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["buildings"] == 20
