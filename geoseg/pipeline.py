@@ -126,7 +126,8 @@ def predict(
                 dst = writer.enter_context(create_raster(prob_path, profile))
                 layout.describe(dst, predictor.name, threshold, shaping, provenance)
             thumbnail = ClassThumbnail(seen.height, seen.width) if preview is not None and not layout.binary else None
-            polygons = output is not None or comparison is not None or (preview is not None and layout.binary)
+            read_back = comparison is not None or (preview is not None and layout.binary)  # these need the buildings
+            polygons = output is not None or read_back
             buildings = writer.enter_context(BuildingSink(output, src.crs, layout.schema(shaping), overwrite, provenance))
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail,
                                           sink=buildings.add if polygons else None, workers=options.cores())
@@ -134,7 +135,7 @@ def predict(
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
                             progress, watch, options.cores())
             with watch("write"):
-                found = buildings.frame() if comparison is not None or (preview is not None and layout.binary) else None
+                found = buildings.frame() if read_back else None
         with watch("write"):
             if comparison is not None:
                 compared = comparison.run(found, provenance, mapped, overwrite)

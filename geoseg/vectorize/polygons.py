@@ -147,7 +147,8 @@ def traced_polygons(labels: np.ndarray, transform: tuple) -> tuple[np.ndarray, n
             ring_owner.append(k)
     if not owners:
         return np.zeros(0, dtype=int), np.empty(0, dtype=object)
-    rings = shapely.linearrings(np.array(points, dtype=np.float64), indices=np.repeat(np.arange(len(ring_sizes)), ring_sizes))
+    ring_of_point = np.repeat(np.arange(len(ring_sizes)), ring_sizes)
+    rings = shapely.linearrings(np.array(points, dtype=np.float64), indices=ring_of_point)
     return np.array(owners), shapely.polygons(rings, indices=np.array(ring_owner))
 
 
