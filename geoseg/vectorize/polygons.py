@@ -14,8 +14,8 @@ and memory holds one strip and the regions still open, whatever the scene's size
 
 Splitting touching buildings (:mod:`geoseg.vectorize.separate`) and labelling and tracing a strip's
 cells depend on that strip and its neighbours alone, so ``workers`` threads do them for
-several strips at once (numpy, SciPy and GDAL release the GIL for most of it); joining the
-pieces stays in order, so the polygons are the same whatever the number of workers.
+several strips at once; joining the pieces stays in order, so the polygons are the same
+whatever the number of workers.
 """
 
 from __future__ import annotations
