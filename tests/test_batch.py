@@ -226,7 +226,7 @@ def test_killed_run_resumes_and_finishes(tmp_path):
     proc.wait()
     finished = {json.loads(line)["relative"] for line in log.read_text().splitlines()}
     assert 2 <= len(finished) < 6
-    complete = {p.name for p in out.glob("*.gpkg")}
+    complete = {p.name for p in out.glob("[!.]*.gpkg")}  # not the hidden temporary file of the scene under way
     assert complete == {f.replace(".tif", ".gpkg") for f in finished}  # nothing half-written under a final name
     rerun = subprocess.run(args + ["--json"], capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
