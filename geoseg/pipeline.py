@@ -128,7 +128,8 @@ def predict(
             thumbnail = ClassThumbnail(seen.height, seen.width) if preview is not None and not layout.binary else None
             read_back = comparison is not None or (preview is not None and layout.binary)  # these need the buildings
             polygons = output is not None or read_back
-            buildings = writer.enter_context(BuildingSink(output, src.crs, layout.schema(shaping), overwrite, provenance))
+            buildings = writer.enter_context(
+                BuildingSink(output, src.crs, layout.schema(shaping), overwrite, provenance))
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail,
                                           sink=buildings.add if polygons else None, workers=options.cores())
             with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:

@@ -100,8 +100,8 @@ def test_a_geopackage_is_written_as_buildings_come_and_holds_what_a_whole_write_
     write = BuildingSink._write
     monkeypatch.setattr(stripes, "CHUNK", 3)  # the vectoriser hands on 3 buildings at a time
     monkeypatch.setattr(BuildingSink, "CHUNK", 4)  # and the layer takes them 4 or more at a time
-    monkeypatch.setattr(BuildingSink, "_write", lambda self, tmp, frame, append: (appends.append(len(frame)),
-                                                                                  write(self, tmp, frame, append)))
+    monkeypatch.setattr(BuildingSink, "_write", lambda self, frame, append: (appends.append(len(frame)),
+                                                                             write(self, frame, append)))
     streamed = vectorize_raster(many_buildings, tmp_path / "streamed.gpkg")
     assert whole["buildings"] == streamed["buildings"] == 20
     assert appends[0] == 0 and len(appends) >= 5 and sum(appends) == 20  # the empty layer, then chunks
@@ -119,11 +119,11 @@ def test_a_failure_half_way_through_leaves_no_geopackage(tmp_path, many_building
 
     write, calls = BuildingSink._write, []
 
-    def fail_on_the_third(self, tmp, frame, append):
-        calls.append(tmp)
+    def fail_on_the_third(self, frame, append):
+        calls.append(self._tmp)
         if len(calls) == 3:
             raise GeosegError("could not write streamed.gpkg (No space left on device); is the disk full?")
-        write(self, tmp, frame, append)
+        write(self, frame, append)
 
     monkeypatch.setattr(stripes, "CHUNK", 2)
     monkeypatch.setattr(BuildingSink, "CHUNK", 2)

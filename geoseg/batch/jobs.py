@@ -230,7 +230,8 @@ Report = Callable[[Result], None]
 
 def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = PredictOptions(),
               outputs: Outputs = Outputs(), *, pattern: str = "*.tif", recursive: bool = False, workers: int = 1,
-              dask_scheduler: str | None = None, dask_resources: dict[str, float] | None = None, merge: Path | None = None, wait: bool = False,
+              dask_scheduler: str | None = None, dask_resources: dict[str, float] | None = None,
+              merge: Path | None = None, wait: bool = False,
               on_wait: Callable[[str], None] = lambda pid: None, on_start: Callable[[int], None] = lambda n: None,
               on_result: Report = lambda r: None) -> dict:
     """Process every new or changed input; return the summary. Raises :class:`Busy` if another

@@ -43,13 +43,13 @@ class StripeVectorizer:
     watch: Stopwatch
     stop: threading.Event = field(default_factory=threading.Event)  # set when the caller gives up
     thumbnail: ClassThumbnail | None = None  # a multiclass preview's classes, taken as they pass
-    sink: Callable[[list[dict]], None] | None = None  # takes the building records, a chunk at a time (None: no polygons)
+    sink: Callable[[list[dict]], None] | None = None  # takes building records a chunk at a time (None: no polygons)
     workers: int = 1  # threads that split, label and trace strips (the polygons are the same for any number)
     cut: int = 0  # regions too large to be buildings, cut into pieces (see geoseg.vectorize.polygons)
     _waited: float = 0.0
 
-    def __call__(self, stripes: Iterator[Stripe]) -> int:
-        """Consume ``stripes``; return the number of buildings handed to the sink."""
+    def __call__(self, stripes: Iterator[Stripe]) -> None:
+        """Consume ``stripes``, handing the buildings to the sink."""
         started, self._waited = time.perf_counter(), 0.0
         written = self.watch.seconds["write"]
         strips = self._classes(stripes)
@@ -57,29 +57,27 @@ class StripeVectorizer:
             for _ in strips:
                 if self.stop.is_set():
                     raise Stopped
-            return 0
+            return
         pixel_m = pixel_size_m(self.transform, self.crs)
         split = split_levels(pixel_m) if self.shaping.separate else None
         polygonizer = StripPolygonizer.shaped(self.shaping, pixel_m)
-        count, chunk = 0, []
+        chunk = []
         buildings = polygonizer(strips, split, self.workers)
         for record in shape_buildings(buildings, self.transform, self.crs, self.shaping, polygonizer.frontier):
             if self.stop.is_set():
                 raise Stopped
             chunk.append(self.layout.attributes(record))
             if len(chunk) == CHUNK:
-                count += self._hand_on(chunk)
+                self._hand_on(chunk)
                 chunk = []
-        count += self._hand_on(chunk)
+        self._hand_on(chunk)
         self.cut = polygonizer.cut
         busy = time.perf_counter() - started - self._waited - (self.watch.seconds["write"] - written)
         self.watch.add("vectorize", busy)
-        return count
 
-    def _hand_on(self, records: list[dict]) -> int:
+    def _hand_on(self, records: list[dict]) -> None:
         with self.watch("write"):
             self.sink(records)
-        return len(records)
 
     def _classes(self, stripes: Iterator[Stripe]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         while True:

@@ -128,9 +128,7 @@ def cell_pieces(y0: int, x0: int, classes: np.ndarray, score: np.ndarray, min_px
     pieces = [Building(int(values[i]), prob_sum=float(sums[i]), pixels=int(sizes[i])) for i in range(1, count + 1)]
     traced = filled_small_holes(labels, hole_px)
     owners, outlines = traced_polygons(traced, (1.0, 0.0, float(x0), 0.0, 1.0, float(y0)))
-    holed = np.flatnonzero(shapely.get_num_interior_rings(outlines) > 0)
-    outlines[holed] = [fill_holes(geom, hole_px) for geom in outlines[holed]]
-    for owner, geom in zip(owners.tolist(), outlines):
+    for owner, geom in zip(owners.tolist(), holes_filled(outlines, hole_px)):
         pieces[owner - 1].parts.append(geom)
     return labels, pieces
 
@@ -448,9 +446,8 @@ def outlines(geoms: np.ndarray, max_hole: float, tolerance: float) -> list[Polyg
     """Holes filled and outlines simplified, in pixel units; always one valid polygon each.
     Douglas-Peucker first (fast); where that breaks a polygon, the topology-preserving
     simplifier."""
-    holed = np.flatnonzero(shapely.get_num_interior_rings(geoms) > 0)
-    geoms[holed] = [fill_holes(geom, max_hole) for geom in geoms[holed]]
-    geoms = shapely.simplify(geoms, 0, preserve_topology=False)  # drop collinear vertices: rings start at a corner
+    # drop collinear vertices: rings start at a corner
+    geoms = shapely.simplify(holes_filled(geoms, max_hole), 0, preserve_topology=False)
     if tolerance > 0:
         simple = shapely.simplify(geoms, tolerance, preserve_topology=False)
         valid = shapely.is_valid(simple) & ~shapely.is_empty(simple)
@@ -533,6 +530,13 @@ def fill_holes(polygon: Polygon, max_hole_area: float) -> Polygon:
     rings = shapely.get_interior_ring(polygon, np.arange(count))
     keep = shapely.area(shapely.polygons(rings)) >= max_hole_area
     return polygon if keep.all() else Polygon(polygon.exterior, rings[keep])
+
+
+def holes_filled(geoms: np.ndarray, max_hole_area: float) -> np.ndarray:
+    """:func:`fill_holes` over an array of polygons, in place (only those with holes are visited)."""
+    holed = np.flatnonzero(shapely.get_num_interior_rings(geoms) > 0)
+    geoms[holed] = [fill_holes(geom, max_hole_area) for geom in geoms[holed]]
+    return geoms
 
 
 def polygons(geom) -> list[Polygon]:

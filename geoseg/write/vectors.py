@@ -79,7 +79,7 @@ class BuildingSink:
     def __enter__(self) -> BuildingSink:
         if self.streamed:
             self._tmp = self._stack.enter_context(atomic_output(self.path, overwrite=self.overwrite))
-            self._write(self._tmp, self._frame([]), append=False)  # the layer, its schema and metadata
+            self._write(self._frame([]), append=False)  # the layer, its schema and metadata
         return self
 
     def add(self, records: list[dict]) -> None:
@@ -110,27 +110,28 @@ class BuildingSink:
 
     def _flush(self) -> None:
         if self._pending:
-            self._write(self._tmp, self._frame(self._pending), append=True)
+            self._write(self._frame(self._pending), append=True)
             self._pending = []
 
     def _frame(self, records: list[dict]) -> gpd.GeoDataFrame:
         return frame_of(records, self.crs, self.columns, self.provenance)
 
-    def _write(self, tmp: Path, frame: gpd.GeoDataFrame, append: bool) -> None:
+    def _write(self, frame: gpd.GeoDataFrame, append: bool) -> None:
         metadata = None if append or self.provenance is None else self.provenance.metadata()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "'crs' was not provided")  # pixel coordinates of a photo
-            try:
-                pyogrio.write_dataframe(frame, tmp, driver="GPKG", layer=LAYER, append=append, geometry_type="Polygon",
-                                        layer_metadata=metadata)
-            except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
-                raise disk_error(self.path, exc) from None
+        write_frame(frame, self._tmp, self.path, driver="GPKG", layer=LAYER, append=append, geometry_type="Polygon",
+                    layer_metadata=metadata)
 
 
-def disk_error(path: str | Path, exc: Exception) -> GeosegError:
-    """The one line said when GDAL cannot write ``path``."""
-    detail = str(exc).strip().splitlines()[0]
-    return GeosegError(f"could not write {path} ({detail}); is the disk full?")
+def write_frame(frame: gpd.GeoDataFrame, tmp: Path, path: str | Path, **options) -> None:
+    """``pyogrio.write_dataframe(frame, tmp, **options)``, a failure said as one line about
+    ``path`` (the name the user gave)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'crs' was not provided")  # pixel coordinates of a photo: said by the caller
+        try:
+            pyogrio.write_dataframe(frame, tmp, **options)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+            detail = str(exc).strip().splitlines()[0]
+            raise GeosegError(f"could not write {path} ({detail}); is the disk full?") from None
 
 
 def write_layers(path: str | Path, layers: dict[str, tuple[gpd.GeoDataFrame, dict | None]], overwrite: bool,
@@ -140,13 +141,9 @@ def write_layers(path: str | Path, layers: dict[str, tuple[gpd.GeoDataFrame, dic
     driver = driver_for(path)
     if len(layers) > 1 and driver != "GPKG":
         raise GeosegError(f"{path}: {len(layers)} layers need a GeoPackage (.gpkg)")
-    with atomic_output(path, overwrite=overwrite) as tmp, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "'crs' was not provided")  # pixel coordinates of a photo: said by the caller
-        try:
-            for i, (name, (frame, metadata)) in enumerate(layers.items()):
-                multi = bool((frame.geom_type == "MultiPolygon").any())
-                pyogrio.write_dataframe(frame, tmp, driver=driver, layer=name, append=i > 0,
-                                        geometry_type="MultiPolygon" if multi else "Polygon", promote_to_multi=multi,
-                                        layer_metadata=metadata if driver == "GPKG" else None, **(options or {}))
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
-            raise disk_error(path, exc) from None
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        for i, (name, (frame, metadata)) in enumerate(layers.items()):
+            multi = bool((frame.geom_type == "MultiPolygon").any())
+            write_frame(frame, tmp, path, driver=driver, layer=name, append=i > 0,
+                        geometry_type="MultiPolygon" if multi else "Polygon", promote_to_multi=multi,
+                        layer_metadata=metadata if driver == "GPKG" else None, **(options or {}))
