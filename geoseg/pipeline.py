@@ -32,7 +32,7 @@ from geoseg.stitch.background import Background
 from geoseg.stitch.blend import StripeStitcher
 from geoseg.stitch.stripes import BLOCK, RasterLayout, StripeVectorizer
 from geoseg.timing import Stopwatch
-from geoseg.vectorize.polygons import Shaping
+from geoseg.vectorize.polygons import Shaping, label_workers
 from geoseg.write.atomic import check_outputs
 from geoseg.write.formats import driver_for, resolve_format
 from geoseg.write.preview import ClassThumbnail, render_class_preview, render_preview
@@ -131,7 +131,8 @@ def predict(
             buildings = writer.enter_context(
                 BuildingSink(output, src.crs, layout.schema(shaping), overwrite, provenance))
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail,
-                                          sink=buildings.add if polygons else None, workers=options.cores())
+                                          sink=buildings.add if polygons else None,
+                                          workers=label_workers(options.cores(), seen.height, seen.width))
             with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
                             progress, watch, options.cores())

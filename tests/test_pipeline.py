@@ -285,8 +285,11 @@ def test_a_predictor_and_model_settings_are_exclusive(tmp_path, bright_predictor
     assert not (tmp_path / "a.gpkg").exists()
 
 
-def test_outputs_are_the_same_whatever_the_number_of_workers(tmp_path, bright_predictor):
-    """Readers, labelling threads: more workers change how fast, never what comes out."""
+def test_outputs_are_the_same_whatever_the_number_of_workers(tmp_path, bright_predictor, monkeypatch):
+    """Reader threads, labelling processes: more workers change how fast, never what comes out."""
+    from geoseg.vectorize import polygons
+
+    monkeypatch.setattr(polygons, "STRIPS_PER_PROCESS", 1)  # this scene's 5 strips in 3 processes
     rng = np.random.default_rng(7)
     boxes = []
     for r in range(10, 1000, 70):  # touching pairs (split), some across the 256-row strips and 1024-column cells

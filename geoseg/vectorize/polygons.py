@@ -13,9 +13,9 @@ borders, as soon as each is made; so no union ever spans more than ``max_px`` on
 and memory holds one strip and the regions still open, whatever the scene's size.
 
 Splitting touching buildings (:mod:`geoseg.vectorize.separate`) and labelling and tracing a strip's
-cells depend on that strip and its neighbours alone, so ``workers`` threads do them for
-several strips at once; joining the pieces stays in order, so the polygons are the same
-whatever the number of workers.
+cells depend on that strip and its neighbours alone, so ``workers`` processes do them for
+several strips at once, each handing back the pieces and the cells' border labels; joining
+the pieces stays in order, so the polygons are the same whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -34,11 +34,13 @@ from scipy import ndimage
 from shapely.geometry import Polygon
 
 from geoseg.ground import Ground, pixel_size_m
+from geoseg.vectorize.processes import ProcessPool
 from geoseg.vectorize.separate import HALO, split_strip
 
 CELL_COLUMNS = 1024  # columns of a labelling cell: the grid along which oversized regions are cut
 STRIP_PIXELS = 2**20  # a strip's pixels: what one vectorising worker holds, whatever the scene's width
 MAX_STRIP_ROWS = 256
+STRIPS_PER_PROCESS = 8  # a worker process costs about half a second to start: what 5 strips cost to label
 # Cells are traced in pixel coordinates; rasterio warns about the identity transform of the
 # first cell, which is what is meant here.
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.features")
@@ -196,8 +198,26 @@ def _neighbour_pairs(holes: np.ndarray, labels: np.ndarray) -> Iterator[tuple[np
             yield holes[here][touching], labels[there][touching]
 
 
-Cells = list[tuple[int, np.ndarray, list[Building]]]  # per cell of a strip: first column, labels, pieces
-LabelledStrip = tuple[int, np.ndarray, Cells]  # (first row, classes, cells)
+@dataclass(frozen=True)
+class Cell:
+    """One labelled and traced cell of a strip: its first column, its pieces (label ``i`` is
+    ``pieces[i - 1]``), and all that joining pieces across its borders needs: the labels (0:
+    none) and classes of its first and last rows ``(2, 2, width)`` and columns ``(2, 2, height)``,
+    labels first."""
+
+    x0: int
+    pieces: list[Building]
+    rows: np.ndarray
+    columns: np.ndarray
+
+    @classmethod
+    def of(cls, x0: int, labels: np.ndarray, classes: np.ndarray, pieces: list[Building]) -> Cell:
+        rows = np.stack([labels[[0, -1]], classes[[0, -1]].astype(np.int32)])
+        columns = np.stack([labels[:, [0, -1]].T, classes[:, [0, -1]].T.astype(np.int32)])
+        return cls(x0, pieces, rows, columns)
+
+
+LabelledStrip = tuple[int, int, list[Cell]]  # (first row, rows, cells)
 
 
 def label_strip(before: Strip | None, strip: Strip, after: Strip | None, min_px: int = 0, hole_px: float = 0,
@@ -211,15 +231,18 @@ def label_strip(before: Strip | None, strip: Strip, after: Strip | None, min_px:
     cells = []
     for x0 in range(0, classes.shape[1], CELL_COLUMNS):
         cols = slice(x0, x0 + CELL_COLUMNS)
-        cells.append((x0, *cell_pieces(y0, x0, classes[:, cols], score[:, cols], min_px, hole_px)))
-    return y0, classes, cells
+        labels, pieces = cell_pieces(y0, x0, classes[:, cols], score[:, cols], min_px, hole_px)
+        cells.append(Cell.of(x0, labels, classes[:, cols], pieces))
+    return y0, classes.shape[0], cells
 
 
 def labelled_strips(strips: Iterable[Strip], min_px: int = 0, hole_px: float = 0, split: tuple[int, int] | None = None,
                     workers: int = 1) -> Iterator[LabelledStrip]:
-    """:func:`label_strip` over ``strips`` in order, ``workers`` strips at a time (each strip
-    once the next one has arrived, for its context); at most ``workers + 1`` in flight."""
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="geoseg-label") as pool:
+    """:func:`label_strip` over ``strips`` in order (each strip once the next one has arrived,
+    for its context): in a thread beside the caller when ``workers`` is 1, else in ``workers``
+    processes (:mod:`geoseg.vectorize.processes`); at most ``workers + 1`` strips in flight."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="geoseg-label") if workers <= 1 else ProcessPool(workers)
+    with pool:
         pending: deque[Future] = deque()
         before = current = None
         for following in strips:
@@ -239,6 +262,14 @@ def strip_rows(width: int) -> int:
     pixels, in whole multiples of :data:`~geoseg.vectorize.separate.HALO` rows (so that a strip's
     neighbours give it a full halo of context), at most ``MAX_STRIP_ROWS``."""
     return int(np.clip(STRIP_PIXELS // max(1, width) // HALO * HALO, HALO, MAX_STRIP_ROWS))
+
+
+def label_workers(cores: int, height: int, width: int) -> int:
+    """Worker processes worth starting to label a ``height`` x ``width`` raster with ``cores``
+    cores: one per core, at most one per :data:`STRIPS_PER_PROCESS` strips (1: a thread, no
+    process)."""
+    strips = -(-height // strip_rows(width))
+    return max(1, min(cores, strips // STRIPS_PER_PROCESS))
 
 
 def binary_classes(prob: np.ndarray, valid: np.ndarray, threshold: int) -> np.ndarray:
@@ -272,24 +303,25 @@ class StripPolygonizer:
     def __call__(self, strips: Iterable[Strip], split: tuple[int, int] | None = None,
                  workers: int = 1) -> Iterator[Building]:
         """The regions of ``strips``, touching buildings split first where ``split`` gives the
-        levels (:func:`label_strip`), the per-strip work in ``workers`` threads."""
+        levels (:func:`label_strip`), the per-strip work in ``workers`` processes (:func:`labelled_strips`)."""
         open_ids = np.zeros(0, dtype=np.int32)  # region id of each pixel of the previous strip's last row
         last_classes: np.ndarray | None = None
-        for y0, classes, cells in labelled_strips(strips, self.min_px, self.hole_px, split, workers):
-            ids, fresh = self._ids(classes.shape, cells)
-            for a, b in self._cell_seams(ids, classes):
-                self._union(a, b)
+        for y0, rows, cells in labelled_strips(strips, self.min_px, self.hole_px, split, workers):
+            firsts, fresh = self._number(cells)
+            for (left, a), (right, b) in zip(zip(cells, firsts), zip(cells[1:], firsts[1:])):
+                self._union_touching(_ids(left.columns[0, 1], a), _ids(right.columns[0, 0], b),
+                                     left.columns[1, 1] == right.columns[1, 0])
+            top, top_classes = self._row(cells, firsts, 0)
             if last_classes is not None:
-                touching = (open_ids > 0) & (ids[0] > 0) & (last_classes == classes[0])
-                for a, b in set(zip(open_ids[touching].tolist(), ids[0][touching].tolist())):
-                    self._union(a, b)
-            self._next_row = y0 + classes.shape[0]
+                self._union_touching(open_ids, top, last_classes == top_classes)
+            self._next_row = y0 + rows
             yield from self._flush_oversized()
-            still_open = {self._find(i) for i in np.unique(ids[-1]).tolist() if i > 0}
+            bottom, bottom_classes = self._row(cells, firsts, 1)
+            still_open = {self._find(i) for i in np.unique(bottom).tolist() if i > 0}
             candidates = {self._find(i) for i in np.unique(open_ids).tolist() if i > 0} | {self._find(i) for i in fresh}
             for root in sorted(candidates - still_open):
                 yield from self._close(root)
-            open_ids, last_classes = ids[-1], classes[-1]
+            open_ids, last_classes = bottom, bottom_classes
         for root in sorted({self._find(i) for i in np.unique(open_ids).tolist() if i > 0}):
             yield from self._close(root)
 
@@ -307,32 +339,34 @@ class StripPolygonizer:
         else:
             yield region.building()
 
-    def _ids(self, shape: tuple[int, int], cells: Cells) -> tuple[np.ndarray, list[int]]:
-        """Region ids of a strip's pixels (0: none), from its cells' labels, and the ids made for
-        its pieces."""
-        ids = np.zeros(shape, dtype=np.int32)
+    def _number(self, cells: list[Cell]) -> tuple[list[int], list[int]]:
+        """Give the pieces of ``cells`` region ids: the first id of each cell's pieces, and the
+        ids made."""
+        firsts: list[int] = []
         fresh: list[int] = []
-        for x0, labels, pieces in cells:
-            if not pieces:
-                continue
+        for cell in cells:
             first = len(self._parent)
-            bounds = shapely.bounds(np.array([piece.parts[0] for piece in pieces], dtype=object)).astype(int).tolist()
-            for k, (piece, box) in enumerate(zip(pieces, bounds)):
+            firsts.append(first)
+            if not cell.pieces:
+                continue
+            bounds = shapely.bounds(np.array([piece.parts[0] for piece in cell.pieces], dtype=object))
+            for k, (piece, box) in enumerate(zip(cell.pieces, bounds.astype(int).tolist())):
                 self._parent.append(first + k)
                 self._regions[first + k] = _Region(piece.value, [piece], box)
                 fresh.append(first + k)
-            ids[:, x0:x0 + labels.shape[1]] = np.where(labels > 0, labels + np.int32(first - 1), 0)
-        return ids, fresh
+        return firsts, fresh
 
     @staticmethod
-    def _cell_seams(ids: np.ndarray, classes: np.ndarray) -> set[tuple[int, int]]:
-        """Pairs of ids of the same class that touch across a vertical cell border."""
-        pairs: set[tuple[int, int]] = set()
-        for x in range(CELL_COLUMNS, ids.shape[1], CELL_COLUMNS):
-            left, right = ids[:, x - 1], ids[:, x]
-            both = (left > 0) & (right > 0) & (classes[:, x - 1] == classes[:, x])
-            pairs.update(zip(left[both].tolist(), right[both].tolist()))
-        return pairs
+    def _row(cells: list[Cell], firsts: list[int], which: int) -> tuple[np.ndarray, np.ndarray]:
+        """Region ids and classes of a strip's first (``which`` 0) or last (1) row."""
+        return (np.concatenate([_ids(cell.rows[0, which], first) for cell, first in zip(cells, firsts)]),
+                np.concatenate([cell.rows[1, which] for cell in cells]))
+
+    def _union_touching(self, a: np.ndarray, b: np.ndarray, same_class: np.ndarray) -> None:
+        """Join the regions of neighbouring pixels ``a`` and ``b`` (ids, 0: none) of one class."""
+        both = (a > 0) & (b > 0) & same_class
+        for i, j in set(zip(a[both].tolist(), b[both].tolist())):
+            self._union(i, j)
 
     def _find(self, i: int) -> int:
         parent = self._parent
@@ -360,6 +394,11 @@ class StripPolygonizer:
             if region.oversized and region.pieces:
                 yield from region.pieces
                 region.pieces = []
+
+
+def _ids(labels: np.ndarray, first: int) -> np.ndarray:
+    """A cell's labels as region ids: label ``i`` is id ``first + i - 1``; 0 stays 0."""
+    return np.where(labels > 0, labels + np.int32(first - 1), 0)
 
 
 def polygonize_strips(strips: Iterable[Strip], max_px: float = float("inf"), min_px: int = 0,

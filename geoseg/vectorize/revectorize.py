@@ -25,6 +25,7 @@ from geoseg.read.scene import open_scene, reading
 from geoseg.stitch.background import Background
 from geoseg.stitch.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer, to_byte
 from geoseg.timing import Stopwatch
+from geoseg.vectorize.polygons import label_workers
 from geoseg.write.atomic import check_outputs
 from geoseg.write.formats import driver_for
 from geoseg.write.provenance import Provenance, area_text
@@ -57,7 +58,7 @@ def vectorize_raster(raster: str | Path, output: str | Path, options: PredictOpt
             searched_area(seen.transform, seen.height, seen.width, area)))
         with BuildingSink(output, src.crs, layout.schema(shaping), overwrite, provenance) as buildings:
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, None, watch, sink=buildings.add,
-                                          workers=options.cores())
+                                          workers=label_workers(options.cores(), seen.height, seen.width))
             with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 for y in range(0, seen.height, BLOCK):
                     window = Window(0, y, seen.width, min(BLOCK, seen.height - y))
