@@ -7,7 +7,7 @@ from scipy import ndimage
 from geoseg.models.registry import preset_card
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.vectorize.separate import split_strip, valley_lines
+from geoseg.vectorize.separate import halos, split_strip, valley_lines
 
 
 def two_houses(bridge: int = 150, sure: int = 250) -> np.ndarray:
@@ -57,9 +57,14 @@ def test_strips_cut_the_same_lines_as_the_whole_mask(rows):
     classes = (score >= 128).astype(np.uint8)
     whole = split_strip(None, (0, classes, score), None, 204, 10)[1]
     strips = [(y, classes[y:y + rows], score[y:y + rows]) for y in range(0, 120, rows)]
-    neighbours = zip([None, *strips[:-1]], strips, [*strips[1:], None])
+    neighbours = list(zip([None, *strips[:-1]], strips, [*strips[1:], None]))
     stitched = np.concatenate([split_strip(*three, 204, 10)[1] for three in neighbours])
     assert components(whole, min_size=10) == 15 and np.array_equal(stitched, whole)  # crumbs from stepped lines aside
+    for before, strip, after in neighbours:  # a worker gets the halos alone, and cuts the same lines
+        above, below = halos(before, after, halo=5)
+        assert np.array_equal(split_strip(above, strip, below, 204, 10, halo=5)[1],
+                              split_strip(before, strip, after, 204, 10, halo=5)[1])
+        assert above is None or (above[0] == strip[0] - 5 and above[1].shape[0] == 5)
 
 
 def test_predict_separate_gives_two_polygons_for_two_touching_houses(tmp_path):

@@ -137,7 +137,7 @@ class Scaling:
             table = self.table(raw.dtype)
             out = np.empty(raw.shape, np.uint8)
             for c in range(raw.shape[0]):
-                np.take(table[c], raw[c], out=out[c], mode="clip")
+                np.take(table[c], raw[c], out=out[c], mode="wrap")  # every value has its entry
             return out
         return self._map(raw)
 

@@ -20,6 +20,7 @@ the pieces stays in order, so the polygons are the same whatever the number of w
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -35,7 +36,7 @@ from shapely.geometry import Polygon
 
 from geoseg.ground import Ground, pixel_size_m
 from geoseg.vectorize.processes import ProcessPool
-from geoseg.vectorize.separate import HALO, split_strip
+from geoseg.vectorize.separate import HALO, halos, split_strip
 
 CELL_COLUMNS = 1024  # columns of a labelling cell: the grid along which oversized regions are cut
 STRIP_PIXELS = 2**20  # a strip's pixels: what one vectorising worker holds, whatever the scene's width
@@ -245,14 +246,13 @@ def labelled_strips(strips: Iterable[Strip], min_px: int = 0, hole_px: float = 0
     with pool:
         pending: deque[Future] = deque()
         before = current = None
-        for following in strips:
+        for following in itertools.chain(strips, [None]):  # one by one: strips stream in
             if current is not None:
-                pending.append(pool.submit(label_strip, before, current, following, min_px, hole_px, split))
+                above, below = halos(before, following) if split is not None else (None, None)
+                pending.append(pool.submit(label_strip, above, current, below, min_px, hole_px, split))
             before, current = current, following
             while len(pending) > max(1, workers):
                 yield pending.popleft().result()
-        if current is not None:
-            pending.append(pool.submit(label_strip, before, current, None, min_px, hole_px, split))
         while pending:
             yield pending.popleft().result()
 

@@ -65,6 +65,17 @@ def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int)
     return lines
 
 
+def halos(before: Strip | None, after: Strip | None, halo: int = HALO) -> tuple[Strip | None, Strip | None]:
+    """The rows of the strips ``before`` and ``after`` a strip that :func:`split_strip` reads as
+    its context: the last and the first ``halo`` (what goes to a worker process)."""
+    if before is not None:
+        rows = slice(max(0, before[1].shape[0] - halo), None)
+        before = (before[0] + rows.indices(before[1].shape[0])[0], before[1][rows], before[2][rows])
+    if after is not None:
+        after = (after[0], after[1][:halo], after[2][:halo])
+    return before, after
+
+
 def split_strip(before: Strip | None, strip: Strip, after: Strip | None, level: int, min_core: int,
                 halo: int = HALO) -> Strip:
     """``strip`` with the valley lines between touching buildings removed from its classes,
