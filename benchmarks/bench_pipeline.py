@@ -74,12 +74,13 @@ def main() -> None:
         write_synthetic(scene, args.size)
         for workers in args.workers:
             out = Path(tmp) / "summary.json"
-            rss, _ = peak_rss_mb([sys.executable, __file__, "--child", str(scene), str(Path(tmp) / "b.gpkg"),
+            usage = peak_rss_mb([sys.executable, __file__, "--child", str(scene), str(Path(tmp) / "b.gpkg"),
                                   str(workers)], stdout=out)
             summary = json.loads(out.read_text())
             rows.append({"size": args.size, "workers": workers, "null_model_mps": summary["megapixels_per_second"],
                          "seconds": summary["seconds"], "buildings": summary["buildings"],
-                         "peak_rss_mb": round(rss, 1), "stages": summary["stages"]})
+                         "peak_rss_mb": round(usage.peak_rss_mb, 1),
+                         "peak_tree_rss_mb": round(usage.peak_tree_rss_mb, 1), "stages": summary["stages"]})
     one = next((r for r in rows if r["workers"] == 1), None)
     for r in rows:
         r["speedup_vs_1"] = round(r["null_model_mps"] / one["null_model_mps"], 2) if one else None

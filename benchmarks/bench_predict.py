@@ -115,7 +115,7 @@ def end_to_end(scene: Path, out: Path, extra: list[str]) -> tuple[dict, float]:
     result_file = out.with_suffix(".json")
     command = [sys.executable, "-m", "geoseg", "predict", str(scene), "-o", str(out), "--overwrite",
                "--json", "--quiet", *extra]
-    rss, _ = peak_rss_mb(command, stdout=result_file)
+    rss = peak_rss_mb(command, stdout=result_file).peak_rss_mb
     summary = json.loads(result_file.read_text().splitlines()[-1])
     return summary, rss
 

@@ -76,8 +76,8 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
 
 
 def test_processes_are_started_only_where_they_pay():
-    rows = strip_rows(8000)
-    assert label_workers(16, 8000, 8000) == min(16, -(-8000 // rows) // STRIPS_PER_PROCESS)
+    assert strip_rows(8000) == 256 and STRIPS_PER_PROCESS == 4
+    assert label_workers(16, 8000, 8000) == 8  # 32 strips
     assert label_workers(2, 8000, 8000) == 2
-    assert label_workers(8, 2000, 2000) == 1  # the demo scene: a thread
+    assert label_workers(16, 1000, 1000) == 1  # 4 strips: a thread
     assert label_workers(1, 8000, 8000) == 1

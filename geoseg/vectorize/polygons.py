@@ -39,9 +39,9 @@ from geoseg.vectorize.processes import ProcessPool
 from geoseg.vectorize.separate import HALO, halos, split_strip
 
 CELL_COLUMNS = 1024  # columns of a labelling cell: the grid along which oversized regions are cut
-STRIP_PIXELS = 2**20  # a strip's pixels: what one vectorising worker holds, whatever the scene's width
+STRIP_PIXELS = 2**21  # a strip's pixels: what one vectorising worker holds (about 40 MB), whatever the scene's width
 MAX_STRIP_ROWS = 256
-STRIPS_PER_PROCESS = 8  # a worker process costs about half a second to start: what 5 strips cost to label
+STRIPS_PER_PROCESS = 4  # a worker process costs about half a second of CPU to start: what 4 strips cost to label
 # Cells are traced in pixel coordinates; rasterio warns about the identity transform of the
 # first cell, which is what is meant here.
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.features")
