@@ -55,25 +55,28 @@ class StripeStitcher:
 
     Tiles must arrive grid row by grid row (any order within a row), as uint8 probabilities
     (0-255, as predictors answer); call :meth:`end_row` after each. ``sink(y, block)`` receives
-    blended ``(channels, rows, width)`` float32 probabilities (0-1) in top-to-bottom order,
-    ``block`` rows each (fewer at the scene's foot).
+    the blended ``(channels, rows, width)`` probabilities in the same units (float32, 0-255) in
+    top-to-bottom order, ``block`` rows each (fewer at the scene's foot); ``block`` is a view
+    that is only valid during the call.
+
+    Each tile's 1-D windows are divided by the sum of all windows over their pixels, so the
+    weights of a pixel sum to 1 as they are added and a finished row needs no division.
     """
 
     def __init__(self, grid: TileGrid, channels: int, sink: Sink, block: int = 256) -> None:
         self.grid = grid
         self.sink = sink
         self.block = block
-        self.wy = [w.astype(np.float32) for w in axis_weights(grid.ys, grid.tile_height)]
-        self.wx = [(w / 255.0).astype(np.float32) for w in axis_weights(grid.xs, grid.tile_width)]  # bytes to 0-1
-        self.sum_y = axis_weight_sum(grid.ys, grid.tile_height, grid.height).astype(np.float32)
-        self.sum_x = axis_weight_sum(grid.xs, grid.tile_width, grid.width).astype(np.float32)
+        self.wy = _normalised(grid.ys, grid.tile_height, grid.height)
+        self.wx = _normalised(grid.xs, grid.tile_width, grid.width)
+        self._weights: dict[tuple[bytes, bytes], np.ndarray] = {}  # interior tiles share theirs
         rows = min(grid.height, grid.tile_height + block)
         self.buffer = np.zeros((channels, rows, grid.width), dtype=np.float32)
         self.top = 0  # scene row of buffer row 0; rows above it have gone to the sink
 
     def add(self, tile: Tile, prediction: np.ndarray) -> None:
         """Blend one tile's ``(channels, height, width)`` uint8 prediction in."""
-        weight = self.wy[tile.row][:, None] * self.wx[tile.col][None, :]
+        weight = self._weight(self.wy[tile.row], self.wx[tile.col])
         y = tile.y - self.top
         target = self.buffer[:, y:y + tile.height, tile.x:tile.x + tile.width]
         for c in range(prediction.shape[0]):  # one channel at a time: no full-size temporary
@@ -88,12 +91,23 @@ class StripeStitcher:
         if done > self.top:
             self._flush(done)
 
+    def _weight(self, wy: np.ndarray, wx: np.ndarray) -> np.ndarray:
+        key = (wy.tobytes(), wx.tobytes())
+        if key not in self._weights:
+            self._weights[key] = wy[:, None] * wx[None, :]
+        return self._weights[key]
+
     def _flush(self, stop: int) -> None:
         n = stop - self.top
-        for y in range(self.top, stop, self.block):  # a block at a time: temporaries of one block
-            end = min(y + self.block, stop)
-            self.sink(y, self.buffer[:, y - self.top:end - self.top] / (self.sum_y[y:end, None] * self.sum_x[None, :]))
+        for y in range(self.top, stop, self.block):
+            self.sink(y, self.buffer[:, y - self.top:min(y + self.block, stop) - self.top])
         keep = self.buffer.shape[1] - n
         self.buffer[:, :keep] = self.buffer[:, n:]
         self.buffer[:, keep:] = 0.0
         self.top = stop
+
+
+def _normalised(starts: list[int], size: int, length: int) -> list[np.ndarray]:
+    """Each tile's 1-D window divided by the sum of all windows over its pixels (float32)."""
+    total = axis_weight_sum(starts, size, length)
+    return [(w / total[start:start + size]).astype(np.float32) for start, w in zip(starts, axis_weights(starts, size))]

@@ -147,16 +147,17 @@ class RasterLayout:
         dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(self.card.palette)})
 
     def sink(self, src: rasterio.DatasetReader, put: Callable[[Stripe], None]) -> Callable[[int, np.ndarray], None]:
-        """Turn blended ``(outputs, rows, width)`` probability stripes into this layout's bands
-        (uint8) and the scene's validity, and hand them on."""
+        """Turn blended ``(outputs, rows, width)`` probability stripes (float, 0-255) into this
+        layout's bands (uint8) and the scene's validity, and hand them on."""
 
         def convert(y: int, block: np.ndarray) -> None:
             valid = src.dataset_mask(window=Window(0, y, src.width, block.shape[1])) > 0
             if self.binary:
-                bands = to_byte(block[0])[None]
+                bands = np.rint(block[:1]).astype(np.uint8)  # a weighted mean of bytes: within 0-255
             else:
-                bands = np.stack([block.argmax(axis=0).astype(np.uint8), to_byte(block.max(axis=0))])
-            bands[:, ~valid] = 0
+                bands = np.stack([block.argmax(axis=0).astype(np.uint8), np.rint(block.max(axis=0)).astype(np.uint8)])
+            if not valid.all():
+                bands[:, ~valid] = 0
             put((y, bands, valid))
 
         return convert
