@@ -75,7 +75,7 @@ def test_stitched_scene_matches_between_backends(tmp_path, enet_onnx):
 
             infer_scene(SceneView(scene), predictor, bands, scaling, tile_grid(300, 260, 128, 32), 2, sink)
             results.append(out)
-    assert np.abs(results[0] - results[1]).max() <= 1.5 / 255  # each backend's bytes may round apart
+    assert np.abs(results[0] - results[1]).max() <= 1.5  # blended bytes; each backend's bytes may round apart
 
 
 def test_default_model_gives_the_same_buildings_on_both_backends(tmp_path, monkeypatch):
