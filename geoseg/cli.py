@@ -629,18 +629,27 @@ def models(as_json):
             "gflops_512": round(stats.gflops(net, 512), 2),
             "weights": registry.shipped_weights(name) is not None,
             "default": name == registry.DEFAULT_MODEL, "description": preset.description,
+            "licence": card.licence if registry.shipped_weights(name) else None,
         })
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
         return
     width = max(len(r["name"]) for r in rows) + 2
-    click.echo(f"{'name':<{width}} {'task':<11} {'classes':>7} {'params':>10} {'GFLOPs@512':>10}  weights  description")
+    click.echo(f"{'name':<{width}} {'task':<11} {'classes':>7} {'params':>10} {'GFLOPs@512':>10}  {'weights':<25}  "
+               "description")
     for r in rows:
         name = r["name"] + ("*" if r["default"] else "")
+        weights = short_licence(r["licence"]) if r["weights"] else "no"
         click.echo(f"{name:<{width}} {r['task']:<11} {r['classes']:>7} {r['parameters']:>10,} "
-                   f"{r['gflops_512']:>10.2f}  {'yes' if r['weights'] else 'no ':<7}  {r['description']}")
-    click.echo("* the default model (--model omitted)")
+                   f"{r['gflops_512']:>10.2f}  {weights:<25}  {r['description']}")
+    click.echo("* the default model (--model omitted). weights: the licence of the shipped weights (the whole "
+               "statement: geoseg models --json, or geoseg/weights/README.md)")
+
+
+def short_licence(licence: str) -> str:
+    """A shipped model's licence statement up to its explanation: 'CC BY-SA 4.0 (weights ...)' -> 'CC BY-SA 4.0'."""
+    return licence.split(" (")[0].split(";")[0].split(",")[0].strip() or "yes (no licence stated)"
 
 
 @cli.command()

@@ -339,6 +339,20 @@ def test_fine_tuning_keeps_the_card_and_learns_the_new_buildings(tmp_path):
     assert iou_after > max(0.85, iou_before + 0.05), (iou_before, iou_after)
 
 
+def test_a_preset_of_the_same_network_takes_over_a_fine_tuned_model():
+    from geoseg.train.config import fine_tune_config
+    from geoseg.train.loop import start_card
+
+    config = fine_tune_config("eunet-mobilenetv2-buildings", [])
+    config.model = "eunet-mobilenetv2-buildings-xbd"  # the same network under another name (and licence)
+    card, state = start_card(config)
+    assert card.name == "eunet-mobilenetv2-buildings-xbd" and card.architecture == "eunet-mobilenetv2"
+    assert card.initialisation.startswith("fine-tuned from eunet-mobilenetv2-buildings ") and len(state) > 100
+    config.model = "eunet-efficientnet-lite2-buildings"  # another network: refused
+    with pytest.raises(GeosegError, match="is a eunet-mobilenetv2-buildings model, but the config asks for"):
+        start_card(config)
+
+
 def test_fine_tuning_refuses_an_untrained_start(tmp_path):
     from geoseg.train.config import fine_tune_config
 

@@ -58,6 +58,9 @@ PRESETS: dict[str, Preset] = {
     "eunet-mobilenetv2-buildings": Preset("eunet-mobilenetv2", "buildings",
                                           "E-UNet decoder on an ImageNet MobileNetV2, with a separation output: "
                                           "the default, accurate and about 3 MP/s on 2 cores"),
+    "eunet-mobilenetv2-buildings-xbd": Preset("eunet-mobilenetv2", "buildings",
+                                              "the default's network, also taught by xBD's satellite suburbs: detached "
+                                              "houses among trees; NON-COMMERCIAL (CC BY-NC-SA 4.0)"),
     "eunet-efficientnet-lite0-buildings": Preset("eunet-efficientnet-lite0", "buildings",
                                                  "E-UNet decoder on EfficientNet-Lite0, buildings"),
     "eunet-efficientnet-lite2-buildings": Preset("eunet-efficientnet-lite2", "buildings",

@@ -51,7 +51,9 @@ def start_card(config: TrainConfig) -> tuple[ModelCard, dict[str, torch.Tensor] 
         net, card = registry.load(config.init)
         if not card.trained:
             raise GeosegError(f"init: {config.init} has no trained weights to start from")
-        if config.model and config.model != card.name:
+        wanted = config.model or card.name  # a preset of the same network may take over the weights
+        if wanted != card.name and (wanted not in registry.PRESETS
+                                    or registry.PRESETS[wanted].architecture != card.architecture):
             raise GeosegError(f"init: {config.init} is a {card.name} model, but the config asks for {config.model}")
         if config.encoder_weights:
             raise GeosegError("a config takes init or encoder_weights, not both")
@@ -60,6 +62,7 @@ def start_card(config: TrainConfig) -> tuple[ModelCard, dict[str, torch.Tensor] 
         if config.gsd_m is not None and config.gsd_m != card.gsd_m:
             raise GeosegError(f"init: {config.init} works at {card.gsd_m} m pixels; drop gsd_m from the config")
         card.initialisation = f"fine-tuned from {card.name} ({Path(config.init).name})"
+        card.name = wanted
         state = net.state_dict()
     else:
         if config.model not in registry.PRESETS:
