@@ -59,7 +59,7 @@ class ProcessPool(Executor):
             worker.stdin.write(call)
             worker.stdin.flush()
             ok, value = pickle.load(worker.stdout)
-        except (EOFError, OSError):
+        except (EOFError, OSError, pickle.UnpicklingError):  # gone, or gone half way through an answer
             raise GeosegError(f"a vectorising worker process stopped (exit code {worker.wait()}); "
                               "try again with --workers 1") from None
         finally:

@@ -69,8 +69,8 @@ def halos(before: Strip | None, after: Strip | None, halo: int = HALO) -> tuple[
     """The rows of the strips ``before`` and ``after`` a strip that :func:`split_strip` reads as
     its context: the last and the first ``halo`` (what goes to a worker process)."""
     if before is not None:
-        rows = slice(max(0, before[1].shape[0] - halo), None)
-        before = (before[0] + rows.indices(before[1].shape[0])[0], before[1][rows], before[2][rows])
+        start = max(0, before[1].shape[0] - halo)
+        before = (before[0] + start, before[1][start:], before[2][start:])
     if after is not None:
         after = (after[0], after[1][:halo], after[2][:halo])
     return before, after
