@@ -8,13 +8,21 @@ The stand-in answers "building" where the first stretched band is in its upper h
 process (peak RSS is that process's), with the shipped model's card and default options
 (touching buildings split), for each number of workers asked.
 
-    python benchmarks/bench_pipeline.py [--size 8000] [--workers 1 2] [--json]
+A run with N workers is given N cores: the child process (and the labelling processes it
+starts) may run on the first N of the cores this benchmark may use, so the rows show how
+the pipeline scales with the cores it is given. With ``--no-pin`` every run may use every
+core (``--workers 1`` still runs its reader, labelling and shaping threads beside the main
+one, so on a small machine it already keeps several cores busy).
+
+    python benchmarks/bench_pipeline.py [--size 8000] [--workers 1 2] [--no-pin] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -57,10 +65,32 @@ def child(scene: str, output: str, workers: int | None) -> None:
     print(json.dumps(predict(scene, output, options, predictor=null_predictor(), overwrite=True)))
 
 
+def cores_for(workers: int) -> list[int]:
+    """The first ``workers`` of the cores this process may run on."""
+    usable = sorted(os.sched_getaffinity(0))
+    if workers > len(usable):
+        raise SystemExit(f"--workers {workers}: only {len(usable)} cores are available to pin to (or use --no-pin)")
+    return usable[:workers]
+
+
+@contextlib.contextmanager
+def pinned(cores: list[int] | None):
+    """This process on ``cores`` alone inside the block (None: as it was), so what it starts runs there."""
+    before = os.sched_getaffinity(0)
+    if cores is not None:
+        os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=8000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let every run use every core (by default N workers run on N cores)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("SCENE", "OUTPUT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -68,16 +98,21 @@ def main() -> None:
         scene, output, workers = args.child
         child(scene, output, int(workers) or None)
         return
+    for workers in args.workers if args.pin else ():
+        cores_for(workers)  # refuse before anything is written
     rows = []
     with tempfile.TemporaryDirectory(prefix="geoseg-bench-") as tmp:
         scene = Path(tmp) / "scene.tif"
         write_synthetic(scene, args.size)
         for workers in args.workers:
             out = Path(tmp) / "summary.json"
-            usage = peak_rss_mb([sys.executable, __file__, "--child", str(scene), str(Path(tmp) / "b.gpkg"),
-                                  str(workers)], stdout=out)
+            with pinned(cores_for(workers) if args.pin else None):  # the child and its workers inherit the cores
+                usage = peak_rss_mb([sys.executable, __file__, "--child", str(scene), str(Path(tmp) / "b.gpkg"),
+                                      str(workers)], stdout=out)
             summary = json.loads(out.read_text())
-            rows.append({"size": args.size, "workers": workers, "null_model_mps": summary["megapixels_per_second"],
+            cores = len(cores_for(workers)) if args.pin else len(os.sched_getaffinity(0))
+            rows.append({"size": args.size, "workers": workers, "cores": cores,
+                         "null_model_mps": summary["megapixels_per_second"],
                          "seconds": summary["seconds"], "buildings": summary["buildings"],
                          "peak_rss_mb": round(usage.peak_rss_mb, 1),
                          "peak_tree_rss_mb": round(usage.peak_tree_rss_mb, 1), "stages": summary["stages"]})

@@ -159,7 +159,7 @@ shaping_options = options_group(
 
 
 # CPU cores for the work around the model: an option of predict and vectorize (batch's --workers counts processes).
-workers_option = click.option("--workers", type=click.IntRange(min=1), help="CPU cores for the work around the model: threads that read and stretch tiles, and processes that split, label and trace the strips that become polygons (on large scenes: one per four 2 MP strips at most). Default: all this process may use. The outputs are the same whatever the number. (batch's --workers counts processes; each then uses its share of the cores.)")
+workers_option = click.option("--workers", type=click.IntRange(min=1), help="CPU cores for the work around the model: threads that read and stretch tiles, and threads that split, label and trace the strips that become polygons (beyond 4, worker processes instead, one per eight 2 MP strips at most). Default: all this process may use. The outputs are the same whatever the number. (batch's --workers counts processes; each then uses its share of the cores.)")
 
 
 # How progress and the summary are shown.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from geoseg.errors import GeosegError
-from geoseg.vectorize.polygons import STRIPS_PER_PROCESS, StripPolygonizer, label_workers, strip_rows
+from geoseg.vectorize.polygons import MAX_LABEL_THREADS, STRIPS_PER_PROCESS, StripPolygonizer, label_workers, strip_rows
 from geoseg.vectorize.processes import ProcessPool
 
 
@@ -38,10 +38,11 @@ def _buildings(workers: int, rows: int = 32) -> list[tuple]:
     return [(b.geometry.wkb, b.value, b.pixels, b.prob_sum) for b in polygonizer(strips, (204, 10), workers)]
 
 
-def test_processes_give_the_buildings_one_thread_gives():
+def test_threads_and_processes_give_the_buildings_one_thread_gives():
     one = _buildings(1)
     assert len(one) > 300
-    assert _buildings(3) == one
+    assert _buildings(3) == one  # threads
+    assert _buildings(MAX_LABEL_THREADS + 1) == one  # processes
 
 
 def test_a_workers_exception_comes_back_as_itself():
@@ -76,8 +77,10 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
 
 
 def test_processes_are_started_only_where_they_pay():
-    assert strip_rows(8000) == 256 and STRIPS_PER_PROCESS == 4
-    assert label_workers(16, 8000, 8000) == 8  # 32 strips
-    assert label_workers(2, 8000, 8000) == 2
-    assert label_workers(16, 1000, 1000) == 1  # 4 strips: a thread
+    assert strip_rows(8000) == 256 and strip_rows(16000) == 128
+    assert (STRIPS_PER_PROCESS, MAX_LABEL_THREADS) == (8, 4)
+    assert label_workers(16, 16000, 16000) == 15  # 125 strips: a process per 8
+    assert label_workers(16, 8000, 8000) == 4  # 32 strips: 4 processes would not beat 4 threads
+    assert label_workers(2, 8000, 8000) == 2  # threads
+    assert label_workers(16, 500, 1000) == 2  # 2 strips
     assert label_workers(1, 8000, 8000) == 1

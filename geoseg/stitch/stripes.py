@@ -44,7 +44,7 @@ class StripeVectorizer:
     stop: threading.Event = field(default_factory=threading.Event)  # set when the caller gives up
     thumbnail: ClassThumbnail | None = None  # a multiclass preview's classes, taken as they pass
     sink: Callable[[list[dict]], None] | None = None  # takes building records a chunk at a time (None: no polygons)
-    workers: int = 1  # processes that split, label and trace strips (1: a thread; the polygons are the same for any number)
+    workers: int = 1  # threads (processes beyond 4) that split, label and trace strips; the polygons are the same for any number
     cut: int = 0  # regions too large to be buildings, cut into pieces (see geoseg.vectorize.polygons)
     _waited: float = 0.0
 

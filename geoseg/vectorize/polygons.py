@@ -13,15 +13,15 @@ borders, as soon as each is made; so no union ever spans more than ``max_px`` on
 and memory holds one strip and the regions still open, whatever the scene's size.
 
 Splitting touching buildings (:mod:`geoseg.vectorize.separate`) and labelling and tracing a strip's
-cells depend on that strip and its neighbours alone, so ``workers`` processes do them for
-several strips at once, each handing back the pieces and the cells' border labels; joining
-the pieces stays in order, so the polygons are the same whatever the number of workers.
+cells depend on that strip and its neighbours alone, so ``workers`` threads (or processes, on
+machines with many cores) do them for several strips at once, each handing back the pieces
+and the cells' border labels; joining the pieces stays in order, so the polygons are the
+same whatever the number of workers.
 """
 
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,22 +29,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from rasterio import features
-from rasterio.errors import NotGeoreferencedWarning
 from scipy import ndimage
 from shapely.geometry import Polygon
 
 from geoseg.ground import Ground, pixel_size_m
 from geoseg.vectorize.processes import ProcessPool
 from geoseg.vectorize.separate import HALO, halos, split_strip
+from geoseg.vectorize.trace import traced_polygons
 
 CELL_COLUMNS = 1024  # columns of a labelling cell: the grid along which oversized regions are cut
 STRIP_PIXELS = 2**21  # a strip's pixels: what one vectorising worker holds (about 40 MB), whatever the scene's width
 MAX_STRIP_ROWS = 256
-STRIPS_PER_PROCESS = 4  # a worker process costs about half a second of CPU to start: what 4 strips cost to label
-# Cells are traced in pixel coordinates; rasterio warns about the identity transform of the
-# first cell, which is what is meant here.
-warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.features")
+STRIPS_PER_PROCESS = 8  # a worker process costs about 0.4 s of CPU to start: what 8 strips of 2 MP cost to label
+MAX_LABEL_THREADS = 4  # labelling holds Python's lock for about 1/7 of its time: threads up to 4, then processes
 Strip = tuple[int, np.ndarray, np.ndarray]  # (first row, classes (0 = none), score uint8)
 
 
@@ -129,74 +126,15 @@ def cell_pieces(y0: int, x0: int, classes: np.ndarray, score: np.ndarray, min_px
     inside = np.flatnonzero(labels)  # buildings cover a small part of a scene: sum over them only
     sums = np.bincount(labels.ravel()[inside], weights=score.ravel()[inside], minlength=count + 1)
     pieces = [Building(int(values[i]), prob_sum=float(sums[i]), pixels=int(sizes[i])) for i in range(1, count + 1)]
-    traced = filled_small_holes(labels, hole_px)
-    owners, outlines = traced_polygons(traced, (1.0, 0.0, float(x0), 0.0, 1.0, float(y0)))
+    owners, outlines = traced_polygons(labels, x0, y0)
     for owner, geom in zip(owners.tolist(), holes_filled(outlines, hole_px)):
         pieces[owner - 1].parts.append(geom)
     return labels, pieces
 
 
-def traced_polygons(labels: np.ndarray, transform: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """GDAL's 4-connected outlines of the labelled pixels (label 0: none): the label of each
-    polygon and the polygons, built in one shapely call from all their rings."""
-    owners, points, ring_sizes, ring_owner = [], [], [], []
-    for k, (geom, value) in enumerate(features.shapes(labels, mask=labels > 0, connectivity=4, transform=transform)):
-        owners.append(int(value))
-        for ring in geom["coordinates"]:  # the shell first, then the holes
-            points.extend(ring)
-            ring_sizes.append(len(ring))
-            ring_owner.append(k)
-    if not owners:
-        return np.zeros(0, dtype=int), np.empty(0, dtype=object)
-    ring_of_point = np.repeat(np.arange(len(ring_sizes)), ring_sizes)
-    rings = shapely.linearrings(np.array(points, dtype=np.float64), indices=ring_of_point)
-    return np.array(owners), shapely.polygons(rings, indices=np.array(ring_owner))
-
-
-def filled_small_holes(labels: np.ndarray, hole_px: float) -> np.ndarray:
-    """``labels`` with the holes below ``hole_px`` pixels that lie wholly inside the array
-    filled with the label around them, so they are never traced (speckle inside a building
-    makes thousands). A hole is a 4-connected patch of zeros whose 4-neighbours all carry one
-    label; such a patch encloses nothing, so the traced polygon is exactly the polygon that
-    :func:`fill_holes` would leave. Holes touching the array's edge are left to the polygons."""
-    if hole_px <= 1:
-        return labels
-    holes, count = ndimage.label(labels == 0)
-    if count == 0:
-        return labels
-    sizes = np.bincount(holes.ravel())
-    small = sizes < hole_px
-    small[0] = False
-    small[edge_values(holes)] = False
-    if not small.any():
-        return labels
-    hole, label = (np.concatenate(parts) for parts in zip(*_neighbour_pairs(np.where(small[holes], holes, 0), labels)))
-    label = label.astype(np.float64)  # exact: labels and their squares stay far below 2**53
-    pairs = np.bincount(hole, minlength=count + 1)
-    total = np.bincount(hole, label, minlength=count + 1)
-    squares = np.bincount(hole, label * label, minlength=count + 1)
-    fill = small & (pairs > 0) & (pairs * squares == total * total)  # every neighbour carries one label
-    inside = fill[holes]
-    if not inside.any():
-        return labels
-    around = np.zeros(count + 1, dtype=labels.dtype)
-    around[fill] = total[fill] / pairs[fill]
-    filled = labels.copy()
-    filled[inside] = around[holes[inside]]
-    return filled
-
-
 def edge_values(array: np.ndarray) -> np.ndarray:
     """The values on the four edges of a 2-D array."""
     return np.unique(np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]))
-
-
-def _neighbour_pairs(holes: np.ndarray, labels: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(hole id, label) for every hole pixel beside a labelled pixel, in the four directions."""
-    for a, b in ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:-1, :], np.s_[1:, :])):
-        for here, there in ((a, b), (b, a)):
-            touching = (holes[here] > 0) & (labels[there] > 0)
-            yield holes[here][touching], labels[there][touching]
 
 
 @dataclass(frozen=True)
@@ -240,9 +178,11 @@ def label_strip(before: Strip | None, strip: Strip, after: Strip | None, min_px:
 def labelled_strips(strips: Iterable[Strip], min_px: int = 0, hole_px: float = 0, split: tuple[int, int] | None = None,
                     workers: int = 1) -> Iterator[LabelledStrip]:
     """:func:`label_strip` over ``strips`` in order (each strip once the next one has arrived,
-    for its context): in a thread beside the caller when ``workers`` is 1, else in ``workers``
-    processes (:mod:`geoseg.vectorize.processes`); at most ``workers + 1`` strips in flight."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="geoseg-label") if workers <= 1 else ProcessPool(workers)
+    for its context), in ``workers`` threads beside the caller, or in ``workers`` processes
+    (:mod:`geoseg.vectorize.processes`) where they are more than :data:`MAX_LABEL_THREADS`; at
+    most ``workers + 1`` strips in flight."""
+    pool = (ThreadPoolExecutor(max(1, workers), thread_name_prefix="geoseg-label") if workers <= MAX_LABEL_THREADS
+            else ProcessPool(workers))
     with pool:
         pending: deque[Future] = deque()
         before = current = None
@@ -265,11 +205,12 @@ def strip_rows(width: int) -> int:
 
 
 def label_workers(cores: int, height: int, width: int) -> int:
-    """Worker processes worth starting to label a ``height`` x ``width`` raster with ``cores``
-    cores: one per core, at most one per :data:`STRIPS_PER_PROCESS` strips (1: a thread, no
-    process)."""
+    """Workers worth having to label a ``height`` x ``width`` raster with ``cores`` cores: a
+    thread per core and strip up to :data:`MAX_LABEL_THREADS`, a process per core beyond that
+    where there are :data:`STRIPS_PER_PROCESS` strips for each (:func:`labelled_strips`)."""
     strips = -(-height // strip_rows(width))
-    return max(1, min(cores, strips // STRIPS_PER_PROCESS))
+    processes = min(cores, strips // STRIPS_PER_PROCESS)
+    return processes if processes > MAX_LABEL_THREADS else max(1, min(cores, strips, MAX_LABEL_THREADS))
 
 
 def binary_classes(prob: np.ndarray, valid: np.ndarray, threshold: int) -> np.ndarray:

@@ -35,10 +35,11 @@ def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int)
     ``min_core`` pixels. Of two 4-neighbours that go to different (nearest) cores, the left or
     upper one is on the line; without the line, no two cores stay 4-connected."""
     lines = np.zeros(mask.shape, dtype=bool)
-    cores, count = ndimage.label(mask & (score >= level))
+    sure = mask & (score >= level)
+    cores, count = ndimage.label(sure)
     if count < 2:
         return lines
-    at = np.flatnonzero(cores)  # the core pixels: a small part of the strip, so index them alone
+    at = np.flatnonzero(sure)  # the core pixels: a small part of the strip, so index them alone
     core_at = cores.ravel()[at]
     kept = np.bincount(core_at, minlength=count + 1) >= min_core
     kept[0] = False

@@ -1,0 +1,117 @@
+"""Outlines of labelled pixels as polygons, traced along the pixels' edges with array operations.
+
+Every edge between two pixels of different labels (or a pixel and the array's border) is a
+unit step of the outline of each labelled pixel beside it, directed so that the label lies on
+its right. Each step is followed by the step of the same label that starts where it ends;
+where two do (two pixels of one label that touch only at a corner), the right turn is taken,
+so a ring never passes through a point twice and the rings of one label meet at most at
+points. The steps then fall into closed rings, each read from its first point in the
+array's order. A label's one clockwise ring (on screen, rows down) is its shell, the others
+are its holes; only corners are kept. The polygons are those of GDAL's 4-connected
+polygonize (``rasterio.features.shapes``), with the same first points and orientation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+# Unit steps: east, south, west, north in (x, y) with rows growing down; a right turn from
+# step d is step (d + 1) % 4.
+STEPS = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.int64)
+
+
+def traced_polygons(labels: np.ndarray, x0: float = 0.0, y0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The outline of each label (> 0) of ``labels`` as a polygon in pixel coordinates offset
+    by (``x0``, ``y0``): the labels, in increasing order, and their polygons. Each label must
+    be one 4-connected patch (as :func:`scipy.ndimage.label` makes them)."""
+    height, width = labels.shape
+    label, start, step = _steps(labels)
+    if label.size == 0:
+        return np.zeros(0, dtype=labels.dtype), np.empty(0, dtype=object)
+    corners = width + 1
+    points = (height + 1) * corners
+    key = label.astype(np.int64) * points + start
+    order = np.argsort(key, kind="stable")
+    label, start, step, key = label[order], start[order], step[order], key[order]
+    end_key = key + STEPS[step, 0] + STEPS[step, 1] * corners
+    following = np.searchsorted(key, end_key)  # the first step of this label from the end point
+    second = following + 1
+    twice = (second < key.size) & (key[np.minimum(second, key.size - 1)] == end_key)
+    turn_right = (step[np.minimum(second, key.size - 1)] == (step + 1) % 4)
+    following = np.where(twice & turn_right, second, following)
+    ring, rank = _cycles(following)
+    # the steps ring by ring, each ring from its first step (its smallest point in the array's order)
+    sequence = np.lexsort((rank, ring))
+    ring, step, start, label = ring[sequence], step[sequence], start[sequence], label[sequence]
+    first = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
+    previous = np.roll(step, 1)
+    previous[first] = step[np.r_[first[1:], ring.size] - 1]  # a ring's first step follows its last
+    corner = step != previous
+    ring, start, label = ring[corner], start[corner], label[corner]
+    x, y = start % corners, start // corners
+    ring_starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
+    ring_labels = label[ring_starts]
+    shell = _twice_signed_areas(x, y, ring_starts) < 0  # clockwise on screen, rows down: negative
+    xy = np.column_stack([x + x0, y + y0]).astype(np.float64)
+    rings = shapely.linearrings(xy, indices=np.repeat(np.arange(ring_starts.size), np.diff(np.r_[ring_starts, ring.size])))
+    by_polygon = np.lexsort((~shell, ring_labels))  # each label's shell first, then its holes
+    owners, polygon_of_ring = np.unique(ring_labels[by_polygon], return_inverse=True)
+    return owners, shapely.polygons(rings[by_polygon], indices=polygon_of_ring)
+
+
+def _twice_signed_areas(x: np.ndarray, y: np.ndarray, ring_starts: np.ndarray) -> np.ndarray:
+    """Twice the signed (shoelace) area of each ring of points ``x``, ``y`` (integers), the rings
+    one after the other from ``ring_starts``."""
+    following = np.arange(1, x.size + 1)
+    following[np.r_[ring_starts[1:], x.size] - 1] = ring_starts  # a ring's last point goes back to its first
+    return np.add.reduceat(x * y[following] - x[following] * y, ring_starts)
+
+
+def _steps(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every directed unit step of every label's outline: its label, its start point (``y *
+    (width + 1) + x``) and its direction (an index into :data:`STEPS`), the label on its right."""
+    height, width = labels.shape
+    corners = width + 1
+    padded = np.pad(labels, 1)
+    labels_, starts, steps = [], [], []
+    # np.nonzero of a 2-D mask is ten times slower than the flat one
+    rows, xs = np.divmod(np.flatnonzero(padded[1:-1, :-1] != padded[1:-1, 1:]), width + 1)  # x - 1 | x
+    left, right = padded[rows + 1, xs], padded[rows + 1, xs + 1]
+    for owner, y, direction in ((left, rows + 1, 3), (right, rows, 1)):  # left of the line: north, right: south
+        keep = owner > 0
+        labels_.append(owner[keep])
+        starts.append(y[keep].astype(np.int64) * corners + xs[keep])
+        steps.append(np.full(keep.sum(), direction, dtype=np.int64))
+    ys, cols = np.divmod(np.flatnonzero(padded[:-1, 1:-1] != padded[1:, 1:-1]), width)  # row y - 1 above row y
+    above, below = padded[ys, cols + 1], padded[ys + 1, cols + 1]
+    for owner, x, direction in ((above, cols, 0), (below, cols + 1, 2)):  # above the line: east, below: west
+        keep = owner > 0
+        labels_.append(owner[keep])
+        starts.append(ys[keep].astype(np.int64) * corners + x[keep])
+        steps.append(np.full(keep.sum(), direction, dtype=np.int64))
+    return np.concatenate(labels_), np.concatenate(starts), np.concatenate(steps)
+
+
+def _cycles(following: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a permutation ``following`` (each step's next one), each step's cycle (named by its
+    smallest step) and its place in that cycle counted from there, by pointer jumping."""
+    size = following.size
+    ring = np.arange(size)
+    jump = following.copy()
+    reach = 1
+    while reach < size:
+        np.minimum(ring, ring[jump], out=ring)
+        jump = jump[jump]
+        reach *= 2
+    # distance to the end of the cycle (the step before its smallest one), then the place from its start
+    last = ring[following] == following  # the step whose next one starts the cycle
+    left = np.where(last, 0, 1)
+    jump = np.where(last, np.arange(size), following)
+    reach = 1
+    while reach < size:
+        left = left + left[jump]
+        jump = jump[jump]
+        reach *= 2
+    length = np.bincount(ring, minlength=size)[ring]
+    return ring, length - 1 - left
