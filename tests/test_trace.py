@@ -6,6 +6,7 @@ import shapely
 from rasterio import features
 from scipy import ndimage
 
+from geoseg.vectorize.polygons import fill_holes
 from geoseg.vectorize.trace import traced_polygons
 
 
@@ -33,6 +34,17 @@ def test_random_patches_are_traced_as_gdal_traces_them(seed):
             rings = [polygon.exterior, *polygon.interiors]
             assert [list(ring.coords) for ring in rings][:1] == [list(map(tuple, expected[owner][0]))]
             assert sorted(list(ring.coords) for ring in rings[1:]) == sorted(list(map(tuple, r)) for r in expected[owner][1:])
+
+
+def test_small_holes_are_left_out_as_fill_holes_leaves_them():
+    rng = np.random.default_rng(9)
+    labels = ndimage.label(rng.random((60, 80)) < 0.8)[0].astype(np.int32)  # speckle: holes of 1 to a few pixels
+    owners, polygons = traced_polygons(labels, min_hole=3)
+    _, whole = traced_polygons(labels)
+    assert sum(len(p.interiors) for p in polygons) < sum(len(p.interiors) for p in whole)
+    for polygon, full in zip(polygons, whole):
+        assert polygon.equals(fill_holes(full, 3))
+        assert all(shapely.Polygon(ring).area >= 3 for ring in polygon.interiors)
 
 
 def test_a_hole_that_touches_its_shell_at_a_corner_is_a_hole():

@@ -7,7 +7,8 @@ where two do (two pixels of one label that touch only at a corner), the right tu
 so a ring never passes through a point twice and the rings of one label meet at most at
 points. The steps then fall into closed rings, each read from its first point in the
 array's order. A label's one clockwise ring (on screen, rows down) is its shell, the others
-are its holes; only corners are kept. The polygons are those of GDAL's 4-connected
+are its holes (those below a size are left out before any polygon is made); only corners
+are kept. The polygons are those of GDAL's 4-connected
 polygonize (``rasterio.features.shapes``), with the same first points and orientation.
 """
 
@@ -21,10 +22,12 @@ import shapely
 STEPS = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.int64)
 
 
-def traced_polygons(labels: np.ndarray, x0: float = 0.0, y0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def traced_polygons(labels: np.ndarray, x0: float = 0.0, y0: float = 0.0,
+                    min_hole: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The outline of each label (> 0) of ``labels`` as a polygon in pixel coordinates offset
-    by (``x0``, ``y0``): the labels, in increasing order, and their polygons. Each label must
-    be one 4-connected patch (as :func:`scipy.ndimage.label` makes them)."""
+    by (``x0``, ``y0``), without its holes of less than ``min_hole`` pixels: the labels, in
+    increasing order, and their polygons. Each label must be one 4-connected patch (as
+    :func:`scipy.ndimage.label` makes them)."""
     height, width = labels.shape
     label, start, step = _steps(labels)
     if label.size == 0:
@@ -51,10 +54,14 @@ def traced_polygons(labels: np.ndarray, x0: float = 0.0, y0: float = 0.0) -> tup
     ring, start, label = ring[corner], start[corner], label[corner]
     x, y = start % corners, start // corners
     ring_starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
-    ring_labels = label[ring_starts]
-    shell = _twice_signed_areas(x, y, ring_starts) < 0  # clockwise on screen, rows down: negative
+    sizes = np.diff(np.r_[ring_starts, ring.size])
+    twice_area = _twice_signed_areas(x, y, ring_starts)
+    shell = twice_area < 0  # clockwise on screen, rows down: negative
+    kept = shell | (twice_area >= 2 * min_hole)
+    on_kept = np.repeat(kept, sizes)
+    x, y, sizes, ring_labels, shell = x[on_kept], y[on_kept], sizes[kept], label[ring_starts[kept]], shell[kept]
     xy = np.column_stack([x + x0, y + y0]).astype(np.float64)
-    rings = shapely.linearrings(xy, indices=np.repeat(np.arange(ring_starts.size), np.diff(np.r_[ring_starts, ring.size])))
+    rings = shapely.linearrings(xy, indices=np.repeat(np.arange(sizes.size), sizes))
     by_polygon = np.lexsort((~shell, ring_labels))  # each label's shell first, then its holes
     owners, polygon_of_ring = np.unique(ring_labels[by_polygon], return_inverse=True)
     return owners, shapely.polygons(rings[by_polygon], indices=polygon_of_ring)
