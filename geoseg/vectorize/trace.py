@@ -78,26 +78,25 @@ def _twice_signed_areas(x: np.ndarray, y: np.ndarray, ring_starts: np.ndarray) -
 def _steps(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every directed unit step of every label's outline: its label, its start point (``y *
     (width + 1) + x``) and its direction (an index into :data:`STEPS`), the label on its right."""
-    height, width = labels.shape
-    corners = width + 1
+    width = labels.shape[1]
     padded = np.pad(labels, 1)
-    labels_, starts, steps = [], [], []
-    # np.nonzero of a 2-D mask is ten times slower than the flat one
-    rows, xs = np.divmod(np.flatnonzero(padded[1:-1, :-1] != padded[1:-1, 1:]), width + 1)  # x - 1 | x
-    left, right = padded[rows + 1, xs], padded[rows + 1, xs + 1]
-    for owner, y, direction in ((left, rows + 1, 3), (right, rows, 1)):  # left of the line: north, right: south
+    # the edges between columns x - 1 and x, and between rows y - 1 and y (np.nonzero of a 2-D
+    # mask is ten times slower than of the flat one)
+    rows, xs = np.divmod(np.flatnonzero(padded[1:-1, :-1] != padded[1:-1, 1:]), width + 1)
+    ys, cols = np.divmod(np.flatnonzero(padded[:-1, 1:-1] != padded[1:, 1:-1]), width)
+    sides = (  # (the pixel on the step's right, the step's start y and x, its direction)
+        (padded[rows + 1, xs], rows + 1, xs, 3),  # left of a vertical edge: north
+        (padded[rows + 1, xs + 1], rows, xs, 1),  # right of it: south
+        (padded[ys, cols + 1], ys, cols, 0),  # above a horizontal edge: east
+        (padded[ys + 1, cols + 1], ys, cols + 1, 2),  # below it: west
+    )
+    owners, starts, steps = [], [], []
+    for owner, y, x, direction in sides:
         keep = owner > 0
-        labels_.append(owner[keep])
-        starts.append(y[keep].astype(np.int64) * corners + xs[keep])
+        owners.append(owner[keep])
+        starts.append(y[keep].astype(np.int64) * (width + 1) + x[keep])
         steps.append(np.full(keep.sum(), direction, dtype=np.int64))
-    ys, cols = np.divmod(np.flatnonzero(padded[:-1, 1:-1] != padded[1:, 1:-1]), width)  # row y - 1 above row y
-    above, below = padded[ys, cols + 1], padded[ys + 1, cols + 1]
-    for owner, x, direction in ((above, cols, 0), (below, cols + 1, 2)):  # above the line: east, below: west
-        keep = owner > 0
-        labels_.append(owner[keep])
-        starts.append(ys[keep].astype(np.int64) * corners + x[keep])
-        steps.append(np.full(keep.sum(), direction, dtype=np.int64))
-    return np.concatenate(labels_), np.concatenate(starts), np.concatenate(steps)
+    return np.concatenate(owners), np.concatenate(starts), np.concatenate(steps)
 
 
 def _cycles(following: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
