@@ -57,7 +57,7 @@ class StripeStitcher:
     (0-255, as predictors answer); call :meth:`end_row` after each. ``sink(y, block)`` receives
     the blended ``(channels, rows, width)`` probabilities in the same units (float32, 0-255) in
     top-to-bottom order, ``block`` rows each (fewer at the scene's foot); ``block`` is a view
-    that is only valid during the call.
+    that is only valid during the call (the sink may overwrite it).
 
     Each tile's 1-D windows are divided by the sum of all windows over their pixels, so the
     weights of a pixel sum to 1 as they are added and a finished row needs no division.
@@ -72,6 +72,7 @@ class StripeStitcher:
         self._weights: dict[tuple[bytes, bytes], np.ndarray] = {}  # interior tiles share theirs
         rows = min(grid.height, grid.tile_height + block)
         self.buffer = np.zeros((channels, rows, grid.width), dtype=np.float32)
+        self._product = np.empty((grid.tile_height, grid.tile_width), dtype=np.float32)
         self.top = 0  # scene row of buffer row 0; rows above it have gone to the sink
 
     def add(self, tile: Tile, prediction: np.ndarray) -> None:
@@ -79,8 +80,9 @@ class StripeStitcher:
         weight = self._weight(self.wy[tile.row], self.wx[tile.col])
         y = tile.y - self.top
         target = self.buffer[:, y:y + tile.height, tile.x:tile.x + tile.width]
-        for c in range(prediction.shape[0]):  # one channel at a time: no full-size temporary
-            target[c] += np.multiply(prediction[c], weight, dtype=np.float32)
+        product = self._product[:tile.height, :tile.width]
+        for c in range(prediction.shape[0]):  # one channel at a time, through one reused buffer
+            target[c] += np.multiply(prediction[c], weight, out=product)
 
     def end_row(self, row: int) -> None:
         """Flush the rows that no later grid row touches, in whole blocks."""

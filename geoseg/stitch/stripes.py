@@ -153,7 +153,7 @@ class RasterLayout:
         def convert(y: int, block: np.ndarray) -> None:
             valid = src.dataset_mask(window=Window(0, y, src.width, block.shape[1])) > 0
             if self.binary:
-                bands = np.rint(block[:1]).astype(np.uint8)  # a weighted mean of bytes: within 0-255
+                bands = np.rint(block[:1], out=block[:1]).astype(np.uint8)  # a weighted mean of bytes: within 0-255
             else:
                 bands = np.stack([block.argmax(axis=0).astype(np.uint8), np.rint(block.max(axis=0)).astype(np.uint8)])
             if not valid.all():

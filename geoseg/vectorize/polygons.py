@@ -123,7 +123,7 @@ def cell_pieces(y0: int, x0: int, classes: np.ndarray, score: np.ndarray, min_px
             count = len(values) - 1
             if count == 0:
                 return labels, []
-    inside = np.flatnonzero(labels)  # buildings cover a small part of a scene: sum over them only
+    inside = np.flatnonzero(labels > 0)  # buildings cover a small part of a scene: sum over them only
     sums = np.bincount(labels.ravel()[inside], weights=score.ravel()[inside], minlength=count + 1)
     pieces = [Building(int(values[i]), prob_sum=float(sums[i]), pixels=int(sizes[i])) for i in range(1, count + 1)]
     owners, outlines = traced_polygons(labels, x0, y0, min_hole=hole_px)
