@@ -30,6 +30,7 @@ from geoseg.read.tileservice import is_tile_service, service_scene
 from geoseg.read.tiling import TileGrid, tile_grid
 from geoseg.stitch.background import Background
 from geoseg.stitch.blend import StripeStitcher
+from geoseg.stitch.device import DeviceStitcher
 from geoseg.stitch.stripes import BLOCK, RasterLayout, StripeVectorizer
 from geoseg.timing import Stopwatch
 from geoseg.vectorize.polygons import Shaping, label_workers
@@ -224,17 +225,23 @@ def infer_scene(
     stripes to ``sink``.
 
     ``workers`` reader threads (:class:`~geoseg.read.readers.TileReader`) read, stretch and prepare
-    the next batches while the model runs this one. Tiles with no valid pixel are not run;
+    the next batches while the model runs this one. Where the answers can stay on the GPU
+    (:attr:`Predictor.answers_on_device`) they are blended there. Tiles with no valid pixel are not run;
     they count as probability 0."""
     watch = watch or Stopwatch()
-    stitcher = StripeStitcher(grid, predictor.card.num_outputs, sink, block=BLOCK)
+    on_device = predictor.answers_on_device
+    if on_device:  # blended where the model ran: only finished rows cross back, as bytes
+        stitcher = DeviceStitcher(grid, predictor.card.num_outputs, sink, BLOCK, predictor.backend.device)
+    else:
+        stitcher = StripeStitcher(grid, predictor.card.num_outputs, sink, block=BLOCK)
+    run = predictor.run_on_device if on_device else predictor.run
     batches = [(r, row[i:i + batch_size], i + batch_size >= len(row))
                for r in range(len(grid.ys)) for row in [grid.row(r)] for i in range(0, len(row), batch_size)]
     reader = TileReader(view, bands, scaling, predictor.prepare, workers, watch)
     for (r, tiles, row_done), (keep, prepared) in zip(batches, reader.in_order([b[1] for b in batches])):
         if keep:
             with watch("infer"):
-                probs = predictor.run(prepared)
+                probs = run(prepared)
             with watch("stitch"):
                 for i, p in zip(keep, probs):
                     stitcher.add(tiles[i], p)

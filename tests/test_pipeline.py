@@ -308,3 +308,28 @@ def test_outputs_are_the_same_whatever_the_number_of_workers(tmp_path, bright_pr
             runs.append((summary["buildings"], [g.wkb for g in _read(out).geometry], src.read()))
     (n1, polygons1, pixels1), (n3, polygons3, pixels3) = runs
     assert n1 == n3 > 400 and polygons1 == polygons3 and np.array_equal(pixels1, pixels3)
+
+
+def test_blending_where_the_model_ran_gives_the_same_outputs(tmp_path, bright_predictor, monkeypatch):
+    """On a GPU the answers stay there and are blended there (geoseg.stitch.device); run here on
+    the CPU device, the raster's bytes and the polygons are those of blending on the host."""
+    from geoseg.stitch import device
+
+    finished, blended = device.DeviceStitcher._finished, []
+
+    def counted(self, rows):
+        blended.append(rows.shape[1])
+        return finished(self, rows)
+
+    monkeypatch.setattr(device.DeviceStitcher, "_finished", counted)
+    scene = write_scene(tmp_path / "scene.tif", rectangles_scene(700, 900, [(40, 50, 120, 200), (300, 420, 520, 610)]))
+    runs = []
+    for on_device in (False, True):
+        monkeypatch.setattr(Predictor, "answers_on_device", property(lambda self, on=on_device: on))
+        out, raster = tmp_path / f"b{on_device}.gpkg", tmp_path / f"p{on_device}.tif"
+        predict(scene, out, PredictOptions(tile_size=256, overlap=32), raster=raster, predictor=bright_predictor)
+        with rasterio.open(raster) as src:
+            runs.append(([g.wkb for g in _read(out).geometry], src.read()))
+    (polygons_host, pixels_host), (polygons_device, pixels_device) = runs
+    assert len(polygons_host) == 2 and polygons_host == polygons_device and np.array_equal(pixels_host, pixels_device)
+    assert sum(blended) == 700  # every row went through the device stitcher

@@ -97,3 +97,33 @@ def test_stitched_scene_equals_one_pass_over_the_whole_image(tmp_path, height, w
         x = normalised(torch.from_numpy(whole[None]), predictor.card.mean, predictor.card.std)
         expected = torch.sigmoid(net(x)).numpy()[0, 0]
     np.testing.assert_allclose(stitched, expected * 255, atol=0.5 + 1e-3)  # each tile's answer comes as a byte
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_blending_on_a_device_gives_the_host_stitchers_bytes(channels):
+    """The device stitcher, on the CPU here (on a GPU in use): one-channel rows come back as the
+    bytes the host stitcher's rows round to, several channels as the same float32 rows."""
+    from geoseg.stitch.device import DeviceStitcher
+
+    grid = tile_grid(700, 530, 128, 32)
+    rng = np.random.default_rng(4)
+    answers = {(t.row, t.col): rng.integers(0, 256, (channels, t.height, t.width), dtype=np.uint8)
+               for r in range(len(grid.ys)) for t in grid.row(r)}
+    outputs = []
+    for stitcher_of, as_answer in ((lambda sink: StripeStitcher(grid, channels, sink, block=64), np.asarray),
+                                   (lambda sink: DeviceStitcher(grid, channels, sink, 64, "cpu"), torch.from_numpy)):
+        rows = []
+        stitcher = stitcher_of(lambda y, block: rows.append((y, block.copy())))
+        for r in range(len(grid.ys)):
+            for t in grid.row(r):
+                stitcher.add(t, as_answer(answers[(t.row, t.col)]))
+            stitcher.end_row(r)
+        outputs.append(rows)
+    host, device = outputs
+    assert [y for y, _ in host] == [y for y, _ in device] and sum(b.shape[1] for _, b in host) == 700
+    for (_, expected), (_, got) in zip(host, device):
+        if channels == 1:
+            assert got.dtype == np.uint8 and np.array_equal(got, np.rint(expected).astype(np.uint8))
+        else:
+            assert got.dtype == np.float32 and np.array_equal(got, expected)
+    assert np.unique(np.concatenate([b for _, b in device], axis=1)).size > 200  # real blends, not constants

@@ -159,12 +159,16 @@ class TorchBackend(TwoSteps):
             return n, normalised(self._upload(batch), self.card.mean, self.card.std)
 
     def run(self, prepared: tuple[int, torch.Tensor]) -> np.ndarray:
+        return self.answer(prepared).cpu().numpy()
+
+    def answer(self, prepared: tuple[int, torch.Tensor]) -> torch.Tensor:
+        """:meth:`run`'s uint8 probabilities, left on the device."""
         n, x = prepared
         with torch.inference_mode():
             x = x.to(self.device, self.dtype, memory_format=torch.channels_last)
             logits = self._network(x)(x)[:n].float()
             probs = logits.softmax(dim=1) if self.softmax else building_probability(logits.sigmoid(), self.card.separation)
-            return as_bytes(probs).cpu().numpy()
+            return as_bytes(probs)
 
 
 class OnnxBackend(TwoSteps):
@@ -241,6 +245,16 @@ class Predictor:
 
     def run(self, prepared: Any) -> np.ndarray:
         return self.backend.run(prepared)
+
+    @property
+    def answers_on_device(self) -> bool:
+        """Whether the answers can stay on a GPU to be blended there
+        (:class:`~geoseg.stitch.device.DeviceStitcher`): a torch backend on CUDA."""
+        return isinstance(self.backend, TorchBackend) and self.backend.device.type == "cuda"
+
+    def run_on_device(self, prepared: Any) -> torch.Tensor:
+        """:meth:`run`'s answers as a uint8 tensor on the backend's device (a torch backend only)."""
+        return self.backend.answer(prepared)
 
 
 def load_predictor(model: str | Path | None = None, device: str = "auto", backend: str = "auto",

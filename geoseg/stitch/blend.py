@@ -71,8 +71,8 @@ class StripeStitcher:
         self.wx = _normalised(grid.xs, grid.tile_width, grid.width)
         self._weights: dict[tuple[bytes, bytes], np.ndarray] = {}  # interior tiles share theirs
         rows = min(grid.height, grid.tile_height + block)
-        self.buffer = np.zeros((channels, rows, grid.width), dtype=np.float32)
-        self._product = np.empty((grid.tile_height, grid.tile_width), dtype=np.float32)
+        self.buffer = self._zeros((channels, rows, grid.width))
+        self._product = self._zeros((grid.tile_height, grid.tile_width))  # one tile's weighted channel
         self.top = 0  # scene row of buffer row 0; rows above it have gone to the sink
 
     def add(self, tile: Tile, prediction: np.ndarray) -> None:
@@ -82,7 +82,8 @@ class StripeStitcher:
         target = self.buffer[:, y:y + tile.height, tile.x:tile.x + tile.width]
         product = self._product[:tile.height, :tile.width]
         for c in range(prediction.shape[0]):  # one channel at a time, through one reused buffer
-            target[c] += np.multiply(prediction[c], weight, out=product)
+            self._multiply(prediction[c], weight, product)
+            target[c] += product
 
     def end_row(self, row: int) -> None:
         """Flush the rows that no later grid row touches, in whole blocks."""
@@ -96,17 +97,39 @@ class StripeStitcher:
     def _weight(self, wy: np.ndarray, wx: np.ndarray) -> np.ndarray:
         key = (wy.tobytes(), wx.tobytes())
         if key not in self._weights:
-            self._weights[key] = wy[:, None] * wx[None, :]
+            self._weights[key] = self._array(wy[:, None] * wx[None, :])
         return self._weights[key]
 
     def _flush(self, stop: int) -> None:
         n = stop - self.top
         for y in range(self.top, stop, self.block):
-            self.sink(y, self.buffer[:, y - self.top:min(y + self.block, stop) - self.top])
+            self.sink(y, self._finished(self.buffer[:, y - self.top:min(y + self.block, stop) - self.top]))
         keep = self.buffer.shape[1] - n
-        self.buffer[:, :keep] = self.buffer[:, n:]
+        self.buffer[:, :keep] = self._copy(self.buffer[:, n:])
         self.buffer[:, keep:] = 0.0
         self.top = stop
+
+    # where the arrays live: NumPy here, a torch device in DeviceStitcher
+
+    @staticmethod
+    def _zeros(shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=np.float32)
+
+    @staticmethod
+    def _array(values: np.ndarray) -> np.ndarray:
+        return values
+
+    @staticmethod
+    def _multiply(prediction: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
+        np.multiply(prediction, weight, out=out)
+
+    @staticmethod
+    def _copy(rows: np.ndarray) -> np.ndarray:
+        return rows  # NumPy copies overlapping slices safely
+
+    @staticmethod
+    def _finished(rows: np.ndarray) -> np.ndarray:
+        return rows
 
 
 def _normalised(starts: list[int], size: int, length: int) -> list[np.ndarray]:

@@ -147,13 +147,16 @@ class RasterLayout:
         dst.write_colormap(1, {i: (*rgb, 255) for i, rgb in enumerate(self.card.palette)})
 
     def sink(self, src: rasterio.DatasetReader, put: Callable[[Stripe], None]) -> Callable[[int, np.ndarray], None]:
-        """Turn blended ``(outputs, rows, width)`` probability stripes (float, 0-255) into this
-        layout's bands (uint8) and the scene's validity, and hand them on."""
+        """Turn blended ``(outputs, rows, width)`` probability stripes (float, 0-255, or already
+        rounded to uint8) into this layout's bands (uint8) and the scene's validity, and hand them on."""
 
         def convert(y: int, block: np.ndarray) -> None:
             valid = src.dataset_mask(window=Window(0, y, src.width, block.shape[1])) > 0
             if self.binary:
-                bands = np.rint(block[:1], out=block[:1]).astype(np.uint8)  # a weighted mean of bytes: within 0-255
+                if block.dtype == np.uint8:  # blended and rounded where the model ran (geoseg.stitch.device)
+                    bands = block[:1]
+                else:  # a weighted mean of bytes: within 0-255
+                    bands = np.rint(block[:1], out=block[:1]).astype(np.uint8)
             else:
                 bands = np.stack([block.argmax(axis=0).astype(np.uint8), np.rint(block.max(axis=0)).astype(np.uint8)])
             if not valid.all():
