@@ -36,25 +36,24 @@ def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int)
     upper one is on the line; without the line, no two cores stay 4-connected."""
     lines = np.zeros(mask.shape, dtype=bool)
     sure = mask & (score >= level)
-    cores, count = ndimage.label(sure)
-    if count < 2:
+    at, core_at, kept = _core_pixels(sure, min_core)
+    if kept.sum() < 2:
         return lines
-    at = np.flatnonzero(sure)  # the core pixels: a small part of the strip, so index them alone
-    core_at = cores.ravel()[at]
-    kept = np.bincount(core_at, minlength=count + 1) >= min_core
-    kept[0] = False
     regions, region_count = ndimage.label(mask)
-    region_of_core = np.zeros(count + 1, dtype=regions.dtype)
+    region_of_core = np.zeros(kept.size, dtype=regions.dtype)
     region_of_core[core_at] = regions.ravel()[at]  # a core lies in one region
     shared = np.flatnonzero(np.bincount(region_of_core[kept]) >= 2)  # regions holding two cores or more
     if shared.size == 0:
         return lines
-    cores.ravel()[at[~kept[core_at]]] = 0  # the small cores are no cores
-    numbered = np.zeros(region_count + 1, dtype=np.int32)  # the shared regions 1, 2, ...: their boxes
-    numbered[shared] = np.arange(1, shared.size + 1)  # alone (find_objects costs per label)
+    # the shared regions numbered 1, 2, ...: their boxes alone (find_objects costs per label)
+    numbered = np.zeros(region_count + 1, dtype=np.uint16 if shared.size < 2**16 else np.int32)
+    numbered[shared] = np.arange(1, shared.size + 1)
     for region, box in zip(shared, ndimage.find_objects(numbered[regions])):
         inside = regions[box] == region
-        own = np.where(inside, cores[box], 0)
+        own, _ = ndimage.label(sure[box] & inside)  # the region's cores (each lies in it whole)
+        small = np.bincount(own.ravel()) < min_core
+        small[0] = False
+        own[small[own]] = 0  # the small cores are no cores
         nearest = ndimage.distance_transform_edt(own == 0, return_distances=False, return_indices=True)
         basin = np.where(inside, own[tuple(nearest)], 0)
         right = (basin[:, :-1] > 0) & (basin[:, 1:] > 0) & (basin[:, :-1] != basin[:, 1:])
@@ -64,6 +63,18 @@ def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int)
         cut[:-1] |= down
         lines[box] |= cut
     return lines
+
+
+def _core_pixels(sure: np.ndarray, min_core: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels of ``sure``'s 4-connected parts (flat indices), each one's part, and which
+    parts have ``min_core`` pixels or more (indexed by part; part 0 is none). The parts' label
+    array is not kept: on a wide scene it is as large as the strip's regions, which come next."""
+    cores, count = ndimage.label(sure)
+    at = np.flatnonzero(sure)  # the core pixels: a small part of the strip, so index them alone
+    core_at = cores.ravel()[at]
+    kept = np.bincount(core_at, minlength=count + 1) >= min_core
+    kept[0] = False
+    return at, core_at, kept
 
 
 def halos(before: Strip | None, after: Strip | None, halo: int = HALO) -> tuple[Strip | None, Strip | None]:
