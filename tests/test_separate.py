@@ -45,6 +45,14 @@ def test_no_cut_without_a_valley_or_with_one_core():
     assert not valley_lines(specks, specks >= 128, level=204, min_core=10).any()
 
 
+def test_a_speck_of_core_between_two_houses_makes_no_third_basin():
+    plain = two_houses()
+    speck = two_houses()
+    speck[19, 28] = 250  # a one-pixel core on the bridge, in the region the two houses share
+    lines = valley_lines(speck, speck >= 128, level=204, min_core=10)
+    assert np.array_equal(lines, valley_lines(plain, plain >= 128, level=204, min_core=10)) and lines.sum() == 4
+
+
 @pytest.mark.parametrize("rows", [7, 16, 25])
 def test_strips_cut_the_same_lines_as_the_whole_mask(rows):
     rng = np.random.default_rng(3)
