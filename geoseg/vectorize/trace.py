@@ -43,10 +43,9 @@ def traced_polygons(labels: np.ndarray, x0: float = 0.0, y0: float = 0.0,
     twice = (second < key.size) & (key[np.minimum(second, key.size - 1)] == end_key)
     turn_right = (step[np.minimum(second, key.size - 1)] == (step + 1) % 4)
     following = np.where(twice & turn_right, second, following)
-    ring, rank = _cycles(following)
     # the steps ring by ring, each ring from its first step (its smallest point in the array's order)
-    sequence = np.lexsort((rank, ring))
-    ring, step, start, label = ring[sequence], step[sequence], start[sequence], label[sequence]
+    sequence, ring = _cycles(following)
+    step, start, label = step[sequence], start[sequence], label[sequence]
     first = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
     previous = np.roll(step, 1)
     previous[first] = step[np.r_[first[1:], ring.size] - 1]  # a ring's first step follows its last
@@ -100,24 +99,27 @@ def _steps(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _cycles(following: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For a permutation ``following`` (each step's next one), each step's cycle (named by its
-    smallest step) and its place in that cycle counted from there, by pointer jumping."""
+    """For a permutation ``following`` (each step's next one), the steps cycle by cycle, each
+    from its smallest step, the cycles in the order of their smallest steps, and the cycle of
+    each (named by its smallest step): by pointer jumping, in as many rounds as the longest
+    cycle takes (its length's logarithm)."""
     size = following.size
-    ring = np.arange(size)
-    jump = following.copy()
-    reach = 1
-    while reach < size:
-        np.minimum(ring, ring[jump], out=ring)
+    ring = np.arange(size)  # becomes each step's cycle, named by its smallest step
+    jump = following
+    while True:
+        np.minimum(ring, ring[jump], out=ring)  # the smallest of the next 2 x (jump's reach) steps
+        if np.array_equal(ring[following], ring):  # the same along every cycle: each cycle's smallest
+            break
         jump = jump[jump]
-        reach *= 2
-    # distance to the end of the cycle (the step before its smallest one), then the place from its start
-    last = ring[following] == following  # the step whose next one starts the cycle
-    left = np.where(last, 0, 1)
+    # each step's distance to its cycle's last step (the one before its smallest), by list ranking
+    last = ring[following] == following
+    left = (~last).astype(np.int64)
     jump = np.where(last, np.arange(size), following)
-    reach = 1
-    while reach < size:
+    while not last[jump].all():
         left = left + left[jump]
         jump = jump[jump]
-        reach *= 2
-    length = np.bincount(ring, minlength=size)[ring]
-    return ring, length - 1 - left
+    lengths = np.bincount(ring, minlength=size)
+    place = (np.cumsum(lengths) - lengths)[ring] + lengths[ring] - 1 - left
+    sequence = np.empty(size, dtype=np.int64)
+    sequence[place] = np.arange(size)
+    return sequence, ring[sequence]
