@@ -55,11 +55,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows = [measure(args.device, b, args.seconds, args.on_device) for b in args.batch_sizes]
-    if args.json:
-        print(json.dumps(rows))
-        return
-    for r in rows:
-        print(json.dumps(r))
+    print(json.dumps(rows) if args.json else "\n".join(json.dumps(row) for row in rows))
 
 
 if __name__ == "__main__":
