@@ -106,12 +106,12 @@ def main() -> None:
         write_synthetic(scene, args.size)
         for workers in args.workers:
             out = Path(tmp) / "summary.json"
-            with pinned(cores_for(workers) if args.pin else None):  # the child and its workers inherit the cores
+            cores = cores_for(workers) if args.pin else None
+            with pinned(cores):  # the child and its workers inherit the cores
                 usage = peak_rss_mb([sys.executable, __file__, "--child", str(scene), str(Path(tmp) / "b.gpkg"),
                                       str(workers)], stdout=out)
             summary = json.loads(out.read_text())
-            cores = len(cores_for(workers)) if args.pin else len(os.sched_getaffinity(0))
-            rows.append({"size": args.size, "workers": workers, "cores": cores,
+            rows.append({"size": args.size, "workers": workers, "cores": len(cores or os.sched_getaffinity(0)),
                          "null_model_mps": summary["megapixels_per_second"],
                          "seconds": summary["seconds"], "buildings": summary["buildings"],
                          "peak_rss_mb": round(usage.peak_rss_mb, 1),
