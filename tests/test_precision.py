@@ -109,7 +109,7 @@ def test_a_package_that_crashes_its_trial_is_never_loaded_here(tmp_path, monkeyp
     package = compiled.package_path(net.eval(), card, example)
     package.write_bytes(b"\x7fELF not really a package")  # as if a compile had left a broken one
     loaded = []
-    monkeypatch.setattr(torch._inductor, "aoti_load_package", lambda path: loaded.append(path))
+    monkeypatch.setattr(compiled, "load", lambda path: loaded.append(path))
     backend = inference.TorchBackend(net, card, torch.device("cpu"), "fp32", compile=True, batch_size=2)
     out = backend(x)
     assert not backend.compiled and loaded == []  # eager, and the package never entered this process

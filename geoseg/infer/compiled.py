@@ -68,16 +68,20 @@ def compiled_network(net: torch.nn.Module, card: ModelCard, example: torch.Tenso
             part.unlink(missing_ok=True)
     if not verdict_path(path, True).is_file():
         prove(path, tuple(example.shape), example.dtype, example.device)
-    return torch._inductor.aoti_load_package(str(path))
+    return load(path)
+
+
+def load(path: Path) -> Network:
+    """The network in the package at ``path``, loaded by PyTorch's C++ loader directly:
+    ``torch._inductor.aoti_load_package`` does the same, but importing ``torch._inductor``
+    costs about 150 MB of resident memory that a run never uses."""
+    loader = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
+    return lambda x: loader.run([x])[0]
 
 
 def prove(path: Path, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
     """Load and run the package at ``path`` once in a child process and keep the verdict."""
-    trial = ("import sys, torch; net = torch._inductor.aoti_load_package(sys.argv[1]); "
-             "x = torch.zeros(tuple(map(int, sys.argv[2].split('x'))), dtype=getattr(torch, sys.argv[3]), "
-             "device=sys.argv[4]).contiguous(memory_format=torch.channels_last); net(x); "
-             "torch.cuda.synchronize() if sys.argv[4].startswith('cuda') else None")
-    args = [sys.executable, "-X", "faulthandler", "-c", trial, str(path), "x".join(map(str, shape)),
+    args = [sys.executable, "-X", "faulthandler", "-m", __name__, str(path), "x".join(map(str, shape)),
             str(dtype).removeprefix("torch."), str(device)]
     try:
         child = subprocess.run(args, capture_output=True, text=True, timeout=PROOF_TIMEOUT_S)
@@ -95,3 +99,16 @@ def _reason(code: int, stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     signal = f"killed by signal {-code}" if code < 0 else f"exit {code}"
     return f"{signal}: {lines[-1]}" if lines else signal
+
+
+def trial(path: str, shape: str, dtype: str, device: str) -> None:
+    """Load the package at ``path`` as a run would and feed it zeros once (the child's work)."""
+    net = load(Path(path))
+    x = torch.zeros(tuple(map(int, shape.split("x"))), dtype=getattr(torch, dtype), device=device)
+    net(x.contiguous(memory_format=torch.channels_last))
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+if __name__ == "__main__":
+    trial(*sys.argv[1:])
