@@ -7,7 +7,7 @@ from scipy import ndimage
 from geoseg.models.registry import preset_card
 from geoseg.options import PredictOptions
 from geoseg.pipeline import predict
-from geoseg.vectorize.separate import halos, split_strip, valley_lines
+from geoseg.vectorize.separate import halos, parts, split_strip, valley_lines
 
 
 def two_houses(bridge: int = 150, sure: int = 250) -> np.ndarray:
@@ -51,6 +51,25 @@ def test_a_speck_of_core_between_two_houses_makes_no_third_basin():
     speck[19, 28] = 250  # a one-pixel core on the bridge, in the region the two houses share
     lines = valley_lines(speck, speck >= 128, level=204, min_core=10)
     assert np.array_equal(lines, valley_lines(plain, plain >= 128, level=204, min_core=10)) and lines.sum() == 4
+
+
+def test_parts_take_two_bytes_where_they_fit_and_four_beyond():
+    few = two_houses() > 0
+    labels, count = parts(few)
+    assert labels.dtype == np.uint16 and count == 1 and np.array_equal(labels, ndimage.label(few)[0])
+    speckle = np.zeros((600, 600), dtype=bool)
+    speckle[::2, ::2] = True  # 90 000 parts: more than two bytes can number
+    labels, count = parts(speckle)
+    assert labels.dtype == np.int32 and count == 90_000 and labels.max() == 90_000
+
+
+def test_houses_in_speckle_of_more_than_65535_parts_are_still_cut():
+    score = np.zeros((600, 600), dtype=np.uint8)
+    score[::2, ::2] = 150  # isolated unsure pixels, each a region of its own
+    score[100:140, 100:160] = two_houses()
+    mask = score >= 128
+    lines = valley_lines(score, mask, level=204, min_core=10)
+    assert lines.sum() == 4 and lines[118:122, 125:131].sum() == 4
 
 
 @pytest.mark.parametrize("rows", [7, 16, 25])

@@ -9,6 +9,7 @@ its standard output (the worker's own prints go to standard error).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import queue
@@ -92,6 +93,17 @@ def serve() -> None:
             answer = _failure(exc)
         answers.write(answer)
         answers.flush()
+        _TRIM()
+
+
+def _heap_trimmer() -> Callable[[], object]:
+    """glibc's ``malloc_trim(0)``, which hands the memory a call freed back to the system (a
+    worker's peak is its own, not kept for the next call), or a no-op elsewhere."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None) if sys.platform.startswith("linux") else None
+    return (lambda: trim(0)) if trim is not None else (lambda: None)
+
+
+_TRIM = _heap_trimmer()
 
 
 def _failure(exc: Exception) -> bytes:
