@@ -2,6 +2,7 @@
 never the caller's ``__main__`` run again."""
 
 import os
+import struct
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ import pytest
 
 from geoseg.errors import GeosegError
 from geoseg.vectorize.polygons import MAX_LABEL_THREADS, STRIPS_PER_PROCESS, StripPolygonizer, label_workers, strip_rows
-from geoseg.vectorize.processes import ProcessPool
+from geoseg.vectorize.processes import ProcessPool, receive, send
 
 
 def _town(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +46,23 @@ def test_threads_and_processes_give_the_buildings_one_thread_gives():
     assert _buildings(MAX_LABEL_THREADS + 1) == one  # processes
 
 
+def test_arrays_travel_as_their_own_bytes_after_a_small_pickle():
+    import io
+
+    strip = np.arange(300_000, dtype=np.uint8).reshape(300, 1000)
+    every_other = np.arange(2_000, dtype=np.int32)[::2]  # not contiguous: pickled in band
+    stream = io.BytesIO()
+    send(stream, (7, strip[100:200], every_other))
+    head_size, buffers = struct.unpack("<2Q", stream.getvalue()[:16])
+    assert buffers == 1 and head_size < 4_000 + 500  # the strip's bytes go after the pickle, not in it
+    stream.seek(0)
+    y, got, odd = receive(stream)
+    assert y == 7 and got.dtype == np.uint8 and np.array_equal(got, strip[100:200])
+    assert np.array_equal(odd, every_other) and got.flags.writeable
+    with pytest.raises(EOFError):
+        receive(io.BytesIO(stream.getvalue()[:-10]))  # an answer cut short
+
+
 def test_a_workers_exception_comes_back_as_itself():
     with ProcessPool(1) as pool:
         with pytest.raises(ValueError, match="invalid literal"):
@@ -65,7 +83,7 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
     script = tmp_path / "plain.py"
     script.write_text(textwrap.dedent("""
         import os
-        from geoseg.vectorize.processes import ProcessPool
+        from geoseg.vectorize.processes import ProcessPool, receive, send
         print("ran", flush=True)
         with ProcessPool(2) as pool:
             pids = {pool.submit(os.getpid).result() for _ in range(4)}

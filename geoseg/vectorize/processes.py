@@ -2,9 +2,10 @@
 
 Each worker is a fresh interpreter (``python -c ... serve()``), never a fork of the caller, so
 neither the caller's threads (tile readers, the model's) nor its ``__main__`` run again in it,
-on any platform. A call travels pickled: the function by its importable name and its
-arguments on the worker's standard input, the result, or the exception it raised, back on
-its standard output (the worker's own prints go to standard error).
+on any platform. A call travels pickled (:func:`send`; arrays as their raw bytes after the
+pickle): the function by its importable name and its arguments on the worker's standard
+input, the result, or the exception it raised, back on its standard output (the worker's own
+prints go to standard error).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import os
 import pickle
 import queue
 import signal
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 from geoseg.errors import GeosegError
 
@@ -54,12 +57,10 @@ class ProcessPool(Executor):
             worker.stdout.close()
 
     def _call(self, fn: Callable, args: tuple, kwargs: dict):
-        call = pickle.dumps((fn, args, kwargs), PROTOCOL)  # whole before a byte goes out
         worker = self._idle.get()
         try:
-            worker.stdin.write(call)
-            worker.stdin.flush()
-            ok, value = pickle.load(worker.stdout)
+            send(worker.stdin, (fn, args, kwargs))
+            ok, value = receive(worker.stdout)
         except (EOFError, OSError, pickle.UnpicklingError):  # gone, or gone half way through an answer
             raise GeosegError(f"a vectorising worker process stopped (exit code {worker.wait()}); "
                               "try again with --workers 1") from None
@@ -68,6 +69,41 @@ class ProcessPool(Executor):
         if not ok:
             raise value
         return value
+
+
+def send(stream: BinaryIO, obj: object) -> None:
+    """``obj`` pickled onto ``stream``, its contiguous arrays' bytes written straight from their
+    memory (pickle's out-of-band buffers) instead of copied into the pickle first: a strip in
+    flight to a worker is not held twice. Nothing is written if ``obj`` cannot be pickled."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, PROTOCOL, buffer_callback=buffers.append)
+    views = [buffer.raw() for buffer in buffers]
+    stream.write(struct.pack(f"<{2 + len(views)}Q", len(head), len(views), *(v.nbytes for v in views)))
+    stream.write(head)
+    for view in views:
+        stream.write(view)
+    stream.flush()
+
+
+def receive(stream: BinaryIO) -> object:
+    """What :func:`send` wrote to the other end of ``stream`` (:class:`EOFError` at its end);
+    its arrays are views of the bytes read, not copies of them."""
+    head_size, count = struct.unpack("<2Q", _read(stream, 16))
+    sizes = struct.unpack(f"<{count}Q", _read(stream, 8 * count))
+    head = _read(stream, head_size)
+    return pickle.loads(head, buffers=[_read(stream, size) for size in sizes])
+
+
+def _read(stream: BinaryIO, size: int) -> bytearray:
+    """Exactly ``size`` bytes of ``stream``."""
+    data = bytearray(size)
+    view, done = memoryview(data), 0
+    while done < size:
+        got = stream.readinto(view[done:])
+        if not got:
+            raise EOFError(f"{done} of {size} bytes before the end of the stream")
+        done += got
+    return data
 
 
 def _start() -> subprocess.Popen:
@@ -84,15 +120,19 @@ def serve() -> None:
     os.dup2(2, 1)  # the worker's own prints go to standard error, never into the answers
     while True:
         try:
-            fn, args, kwargs = pickle.load(calls)
+            fn, args, kwargs = receive(calls)
         except EOFError:
             return
         try:
-            answer = pickle.dumps((True, fn(*args, **kwargs)), PROTOCOL)
+            answer = (True, fn(*args, **kwargs))
         except Exception as exc:
-            answer = _failure(exc)
-        answers.write(answer)
-        answers.flush()
+            answer = (False, exc)
+        try:
+            send(answers, answer)
+        except Exception as exc:  # an answer that cannot be pickled goes back as its text
+            failed = exc if answer[0] else answer[1]
+            send(answers, (False, RuntimeError(f"{type(failed).__name__}: {failed}")))
+        del answer, fn, args, kwargs  # the call's arrays go before the heap is trimmed
         _TRIM()
 
 
@@ -104,11 +144,3 @@ def _heap_trimmer() -> Callable[[], object]:
 
 
 _TRIM = _heap_trimmer()
-
-
-def _failure(exc: Exception) -> bytes:
-    """The pickled exception, or its text where it cannot be pickled."""
-    try:
-        return pickle.dumps((False, exc), PROTOCOL)
-    except Exception:
-        return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")), PROTOCOL)
