@@ -80,6 +80,22 @@ def test_nodata_and_alpha_regions_give_no_buildings(tmp_path, bright_predictor):
     assert len(_read(tmp_path / "b.gpkg")) == 1
 
 
+def test_validity_is_read_only_where_a_scene_can_have_gaps(tmp_path):
+    from rasterio.windows import Window
+
+    from geoseg.read.scene import valid_pixels
+
+    data = rectangles_scene(100, 120, [(10, 10, 30, 30)])
+    data[:, 50:, 60:] = 0
+    window = Window(40, 30, 50, 60)  # 50 columns, 60 rows over the gap's corner
+    with rasterio.open(write_scene(tmp_path / "plain.tif", data)) as src:
+        plain = valid_pixels(src, window)
+    with rasterio.open(write_scene(tmp_path / "gaps.tif", data, nodata=0)) as src:
+        gaps = valid_pixels(src, window)
+    assert plain.shape == gaps.shape == (60, 50) and plain.all()
+    assert not gaps[20:, 20:].any() and gaps[:20].all() and gaps[:, :20].all()  # scene rows 50+, columns 60+
+
+
 def test_uint16_single_band_scene_gives_the_same_buildings(tmp_path, bright_predictor):
     data = rectangles_scene(400, 400, BOXES[:2], bands=1, dtype=np.uint16, bright=1800, dark=300)
     scene = write_scene(tmp_path / "pan16.tif", data)

@@ -14,6 +14,7 @@ import rasterio
 from rasterio.windows import Window
 
 from geoseg.ground import pixel_size_m
+from geoseg.read.scene import valid_pixels
 from geoseg.models.card import ModelCard
 from geoseg.stitch.background import Stopped
 from geoseg.timing import Stopwatch
@@ -151,7 +152,7 @@ class RasterLayout:
         rounded to uint8) into this layout's bands (uint8) and the scene's validity, and hand them on."""
 
         def convert(y: int, block: np.ndarray) -> None:
-            valid = src.dataset_mask(window=Window(0, y, src.width, block.shape[1])) > 0
+            valid = valid_pixels(src, Window(0, y, src.width, block.shape[1]))
             if self.binary:
                 if block.dtype == np.uint8:  # blended and rounded where the model ran (geoseg.stitch.device)
                     bands = block[:1]
