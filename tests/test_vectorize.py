@@ -5,7 +5,15 @@ import shapely
 import shapely.affinity
 from rasterio.transform import from_origin
 
-from geoseg.vectorize.polygons import Shaping, binary_classes, fill_holes, polygonize_strips, shape_buildings
+from geoseg.vectorize.polygons import (
+    Building,
+    Shaping,
+    binary_classes,
+    dissolved,
+    fill_holes,
+    polygonize_strips,
+    shape_buildings,
+)
 
 
 def _strips(mask: np.ndarray, rows: int, prob: int = 255):
@@ -236,3 +244,18 @@ def test_disjoint_forgets_only_buckets_wholly_above_a_row():
     assert sorted(placed.buckets) == [(0, 2), (0, 3)]
     assert placed.place(shapely.box(0, 0, 4, 4)).area == 16  # forgotten: no longer cut back
     assert placed.place(shapely.box(0, 22, 4, 26)).is_empty  # still held: cut back to nothing
+
+
+def test_pieces_are_dissolved_per_building_in_one_call():
+    box = shapely.geometry.box
+    one = Building(parts=[box(0, 0, 4, 4)])
+    two = Building(parts=[box(10, 0, 14, 3), box(10, 3, 14, 6)])  # one house cut at a strip seam
+    three = Building(parts=[box(20, 0, 22, 2), box(22, 0, 24, 2), box(20, 2, 24, 5)])
+    apart = Building(parts=[box(30, 0, 31, 1), box(33, 0, 34, 1)])  # pieces that do not touch stay two
+    geoms = dissolved([one, two, three, apart, Building(parts=[])])
+    assert geoms[0] is one.parts[0]
+    assert geoms[1].geom_type == "Polygon" and geoms[1].area == 24 and geoms[1].equals(box(10, 0, 14, 6))
+    assert geoms[2].equals(box(20, 0, 24, 5)) and len(geoms[2].interiors) == 0
+    assert geoms[3].geom_type == "MultiPolygon" and geoms[3].area == 2
+    assert geoms[4].is_empty
+    assert all(g.equals(b.geometry) for g, b in zip(geoms[:4], [one, two, three, apart]))

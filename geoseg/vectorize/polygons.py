@@ -383,11 +383,12 @@ def shape_buildings(buildings: Iterable[Building], transform, crs, shaping: Shap
     tolerance = (shaping.simplify_m if shaping.simplify_m is not None else pixel_m) / pixel_m
     matrix = np.array([[transform.a, transform.d], [transform.b, transform.e]])
     offset = np.array([transform.c, transform.f])
+    large = (building for building in buildings if building.pixels * pixel_area >= shaping.min_area_m2)
     kept = (
         (building, geom)
-        for building in buildings
-        if building.pixels * pixel_area >= shaping.min_area_m2
-        for geom in polygons(building.geometry)
+        for group in _chunks(large, CHUNK)
+        for building, whole in zip(group, dissolved(group))
+        for geom in polygons(whole)
     )
     placed = Disjoint()
     for chunk in _chunks(kept, CHUNK):
@@ -516,6 +517,20 @@ def holes_filled(geoms: np.ndarray, max_hole_area: float) -> np.ndarray:
     """:func:`fill_holes` over an array of polygons, in place (only those with holes are visited)."""
     holed = np.flatnonzero(shapely.get_num_interior_rings(geoms) > 0)
     geoms[holed] = [fill_holes(geom, max_hole_area) for geom in geoms[holed]]
+    return geoms
+
+
+def dissolved(buildings: list[Building]) -> np.ndarray:
+    """Each building's :attr:`~Building.geometry`, the pieces of all those with several
+    dissolved in one array call (a row of pieces per building)."""
+    geoms = np.empty(len(buildings), dtype=object)
+    geoms[:] = [building.parts[0] if len(building.parts) == 1 else None for building in buildings]
+    several = [i for i, building in enumerate(buildings) if len(building.parts) != 1]
+    if several:
+        pieces = np.full((len(several), max(1, *(len(buildings[i].parts) for i in several))), None, dtype=object)
+        for row, i in enumerate(several):
+            pieces[row, :len(buildings[i].parts)] = buildings[i].parts
+        geoms[several] = shapely.union_all(pieces, axis=1)  # None: no piece, left out
     return geoms
 
 
