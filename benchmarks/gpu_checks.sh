@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 28's checks on a GPU machine, in one device call of about 8 minutes, everything into
 # $OUT: the predictor alone, `geoseg predict` end to end on a 16 000^2 scene with --compile
-# no, auto and yes (each under faulthandler: a crash leaves its stack in log.txt),
+# no, auto and yes and with a batch of 16 (each under faulthandler: a crash leaves its stack in log.txt),
 # bench_pipeline.py for 1 to 16 workers, and peak RSS at 2 000^2 and 16 000^2.
 #
 # Here, first: benchmarks/gpu_bundle.sh (the GDAL stack for the GPU machine's Python). Then
@@ -30,17 +30,20 @@ step() {  # step NAME SECONDS COMMAND...: its stdout to $OUT/NAME.json, its stde
 }
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc; $PY -c "import torch; print(torch.__version__)"; } >"$OUT/machine.txt" 2>&1
 $PY -c "import sys; sys.path.insert(0, 'benchmarks'); from bench_memory import write_synthetic; write_synthetic('/tmp/scene.tif', $SIZE)"
-predict() {  # predict COMPILE SECONDS
-    step "predict_${SIZE}_compile_$1" "$2" $PY -X faulthandler -m geoseg predict /tmp/scene.tif -o "/tmp/b-$1.gpkg" \
-        --overwrite --compile "$1" --json --progress none
+predict() {  # predict NAME SECONDS OPTION...
+    local name=$1 seconds=$2
+    shift 2
+    step "predict_${SIZE}_$name" "$seconds" $PY -X faulthandler -m geoseg predict /tmp/scene.tif -o "/tmp/b-$name.gpkg" \
+        --overwrite --json --progress none "$@"
 }
 # most wanted first: a call stopped at its limit still brings back what is in $OUT
-predict auto 120
-predict no 120
+predict compile_auto 120 --compile auto
+predict compile_no 120 --compile no
+predict batch16 90 --batch-size 16  # the default batch is 4 on every device: is a larger one worth its default on CUDA?
 step predictor 70 $PY -X faulthandler benchmarks/bench_predictor.py --batch-sizes 8 32 --seconds 8 --json
 step predictor_on_device 45 $PY -X faulthandler benchmarks/bench_predictor.py --batch-sizes 32 --seconds 8 --on-device --json
 workers=$(seq 1 "$(nproc)" | awk '$1 == 1 || $1 == 2 || $1 % 4 == 0' | tr '\n' ' ')
 step pipeline 120 $PY -X faulthandler benchmarks/bench_pipeline.py --size 8000 --workers $workers --json
-predict yes 200  # compiles for CUDA (about a minute) and proves the package in a child first
+predict compile_yes 200 --compile yes  # compiles for CUDA (about a minute) and proves the package in a child first
 step memory 150 $PY benchmarks/bench_memory.py --sizes 2000 "$SIZE" --json
 ls -l "$OUT" >>"$log"
