@@ -5,15 +5,8 @@ import shapely
 import shapely.affinity
 from rasterio.transform import from_origin
 
-from geoseg.vectorize.polygons import (
-    Building,
-    Shaping,
-    binary_classes,
-    dissolved,
-    fill_holes,
-    polygonize_strips,
-    shape_buildings,
-)
+from geoseg.vectorize.polygons import (Building, Shaping, binary_classes, dissolved, fill_holes, polygonize_strips,
+                                       shape_buildings)
 
 
 def _strips(mask: np.ndarray, rows: int, prob: int = 255):

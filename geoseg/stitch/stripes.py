@@ -18,14 +18,7 @@ from geoseg.models.card import ModelCard
 from geoseg.read.scene import valid_pixels
 from geoseg.stitch.background import Stopped
 from geoseg.timing import Stopwatch
-from geoseg.vectorize.polygons import (
-    CHUNK,
-    Shaping,
-    StripPolygonizer,
-    binary_classes,
-    shape_buildings,
-    strip_rows,
-)
+from geoseg.vectorize.polygons import CHUNK, Shaping, StripPolygonizer, binary_classes, shape_buildings, strip_rows
 from geoseg.vectorize.separate import split_levels
 from geoseg.write.preview import ClassThumbnail
 from geoseg.write.provenance import Provenance
