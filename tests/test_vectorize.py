@@ -252,3 +252,30 @@ def test_pieces_are_dissolved_per_building_in_one_call():
     assert geoms[3].geom_type == "MultiPolygon" and geoms[3].area == 2
     assert geoms[4].is_empty
     assert all(g.equals(b.geometry) for g, b in zip(geoms[:4], [one, two, three, apart]))
+
+
+def test_a_building_cut_at_a_seam_gets_the_outline_it_has_traced_whole():
+    """Douglas-Peucker keeps a ring's first vertex: a building dissolved from pieces must start
+    its rings where the tracer starts them, or its outline depends on where the seams fell."""
+    from geoseg.vectorize.trace import traced_polygons
+
+    rng = np.random.default_rng(5)
+    mask = np.zeros((60, 70), dtype=np.int32)
+    for row in range(8, 52):  # a ragged house: each row's ends wander by a pixel or two
+        left, right = 10 + int(rng.integers(0, 3)), 58 - int(rng.integers(0, 3))
+        mask[row, left:right] = 1
+    mask[30:34, 20:24] = 0  # and a courtyard
+    transform = from_origin(500000, 4600000, 0.5, 0.5)
+
+    def shaped(parts):
+        building = Building(parts=list(parts), pixels=int(mask.sum()), prob_sum=255.0 * mask.sum())
+        (record,) = shape_buildings([building], transform, "EPSG:32633", Shaping())
+        return record["geometry"]
+
+    whole = shaped(traced_polygons(mask)[1])
+    for seam in (17, 29, 40):  # rows where a strip ends
+        top, bottom = traced_polygons(mask[:seam])[1], traced_polygons(mask[seam:], 0, seam)[1]
+        assert shapely.equals_exact(shaped([*top, *bottom]), whole, 0)
+    left, right = traced_polygons(mask[:, :37])[1], traced_polygons(mask[:, 37:], 37, 0)[1]  # a cell border
+    assert shapely.equals_exact(shaped([*left, *right]), whole, 0)
+    assert len(whole.interiors) == 1

@@ -427,8 +427,8 @@ def outlines(geoms: np.ndarray, max_hole: float, tolerance: float) -> list[Polyg
     """Holes filled and outlines simplified, in pixel units; always one valid polygon each.
     Douglas-Peucker first (fast); where that breaks a polygon, the topology-preserving
     simplifier."""
-    # drop collinear vertices: rings start at a corner
-    geoms = shapely.simplify(holes_filled(geoms, max_hole), 0, preserve_topology=False)
+    # every ring as the tracer starts and turns it (:func:`as_traced`), then collinear vertices dropped
+    geoms = shapely.simplify(as_traced(holes_filled(geoms, max_hole)), 0, preserve_topology=False)
     if tolerance > 0:
         simple = shapely.simplify(geoms, tolerance, preserve_topology=False)
         valid = shapely.is_valid(simple) & ~shapely.is_empty(simple)
@@ -532,6 +532,20 @@ def dissolved(buildings: list[Building]) -> np.ndarray:
             pieces[row, :len(buildings[i].parts)] = buildings[i].parts
         geoms[several] = shapely.union_all(pieces, axis=1)  # None: no piece, left out
     return geoms
+
+
+def as_traced(geoms: np.ndarray) -> np.ndarray:
+    """Each ring started at its first corner in the raster's order (the top row's leftmost) and
+    turned as :mod:`geoseg.vectorize.trace` turns it (shells clockwise, holes anticlockwise, in
+    x right and y down), as a building traced whole already is. A building dissolved from
+    pieces cut at seams gets the rings it would have had traced whole, so the Douglas-Peucker
+    simplification, which keeps a ring's first vertex, gives it the same outline wherever the
+    seams fell. (GEOS's normal form starts a ring at its least x, then y: applied with x and y
+    swapped, it starts at the least y, then x, and turns the other way.)"""
+    def swapped(xy: np.ndarray) -> np.ndarray:
+        return xy[:, ::-1]
+
+    return shapely.reverse(shapely.transform(shapely.normalize(shapely.transform(geoms, swapped)), swapped))
 
 
 def polygons(geom) -> list[Polygon]:
