@@ -34,23 +34,25 @@ def valley_lines(score: np.ndarray, mask: np.ndarray, level: int, min_core: int)
     Cores are the 4-connected parts of ``score >= level`` inside the mask with at least
     ``min_core`` pixels. Of two 4-neighbours that go to different (nearest) cores, the left or
     upper one is on the line; without the line, no two cores stay 4-connected."""
-    lines = np.zeros(mask.shape, dtype=bool)
     sure = mask & (score >= level)
     at, core_at, kept = _core_pixels(sure, min_core)
+    del sure  # each shared region's cores are found again in its box, from the score
     if kept.sum() < 2:
-        return lines
+        return np.zeros(mask.shape, dtype=bool)
     regions, region_count = parts(mask)
     region_of_core = np.zeros(kept.size, dtype=regions.dtype)
     region_of_core[core_at] = regions.ravel()[at]  # a core lies in one region
+    del at, core_at  # the arrays of a wide strip are let go as soon as they are done with
     shared = np.flatnonzero(np.bincount(region_of_core[kept]) >= 2)  # regions holding two cores or more
     if shared.size == 0:
-        return lines
+        return np.zeros(mask.shape, dtype=bool)
     # the shared regions numbered 1, 2, ...: their boxes alone (find_objects costs per label)
     numbered = np.zeros(region_count + 1, dtype=np.uint16 if shared.size < 2**16 else np.int32)
     numbered[shared] = np.arange(1, shared.size + 1)
+    lines = np.zeros(mask.shape, dtype=bool)
     for region, box in zip(shared, ndimage.find_objects(numbered[regions])):
         inside = regions[box] == region
-        own, _ = ndimage.label(sure[box] & inside)  # the region's cores (each lies in it whole)
+        own, _ = ndimage.label((score[box] >= level) & inside)  # the region's cores (each lies in it whole)
         small = np.bincount(own.ravel()) < min_core
         small[0] = False
         own[small[own]] = 0  # the small cores are no cores
@@ -83,6 +85,7 @@ def _core_pixels(sure: np.ndarray, min_core: int) -> tuple[np.ndarray, np.ndarra
     cores, count = parts(sure)
     at = np.flatnonzero(sure)  # the core pixels: a small part of the strip, so index them alone
     core_at = cores.ravel()[at]
+    del cores  # before counting, whose wide copy of core_at takes its place
     kept = np.bincount(core_at, minlength=count + 1) >= min_core
     kept[0] = False
     return at, core_at, kept
