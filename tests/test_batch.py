@@ -216,6 +216,23 @@ def test_interrupted_parallel_run_stops_its_workers_within_two_seconds(tmp_path)
     assert {p.name for p in out.glob("*.gpkg")} == finished and len(finished) < 8
 
 
+def test_an_interrupt_between_two_results_still_stops_the_workers(tmp_path):
+    """The interrupt can come while the run records a result (the batch's own code, not the
+    pool's): the workers must stop then too, not go on with the files queued for them."""
+    folder = noise_folder(tmp_path / "in", 8, 1200)
+    out = tmp_path / "out"
+
+    def interrupted(result):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as caught:  # held, as the command line's handler holds it while it exits
+        batch.run_batch(folder, out, PredictOptions(model="eunet-buildings"), workers=2, on_result=interrupted)
+    finished = {p.name for p in out.glob("*.gpkg")}
+    time.sleep(8)  # a worker left running would finish its next file now
+    assert {p.name for p in out.glob("*.gpkg")} == finished and len(finished) < 8
+    assert caught.traceback  # the interrupted frames were alive all along
+
+
 def test_killed_run_resumes_and_finishes(tmp_path):
     folder = noise_folder(tmp_path / "in", 6, 640)
     out, log = tmp_path / "out", tmp_path / "log.jsonl"

@@ -4,6 +4,7 @@ overlapping runs, one bad file never stopping the rest; on local processes or a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -282,12 +283,13 @@ def run_batch(input_dir: Path, output_dir: Path, options: PredictOptions = Predi
                 results = run_dask(jobs, dask_scheduler, dask_resources)
             else:
                 results = run_local(jobs, workers, visible_gpus(options.device) if workers > 1 else [])
-            for result in results:
-                state.record(result.relative, prints[result.relative], result.status, result.error,
-                             result.seconds, result.megapixels, result.buildings)
-                counts[result.status] += 1
-                megapixels += result.megapixels
-                on_result(result)
+            with contextlib.closing(results):  # an interrupt between two results stops the workers too
+                for result in results:
+                    state.record(result.relative, prints[result.relative], result.status, result.error,
+                                 result.seconds, result.megapixels, result.buildings)
+                    counts[result.status] += 1
+                    megapixels += result.megapixels
+                    on_result(result)
             merged = None
             if merge is not None:
                 merged = _merge(state, output_dir, {str(relative): path for path, relative in inputs}, merge, outputs)
