@@ -536,8 +536,8 @@ def dissolved(buildings: list[Building]) -> np.ndarray:
 
 def as_traced(geoms: np.ndarray) -> np.ndarray:
     """Each ring started at its first corner in the raster's order (the top row's leftmost) and
-    turned as :mod:`geoseg.vectorize.trace` turns it (shells clockwise, holes anticlockwise, in
-    x right and y down), as a building traced whole already is. A building dissolved from
+    turned as :mod:`geoseg.vectorize.trace` turns it (shells clockwise and holes anticlockwise
+    as shapely reckons them), as a building traced whole already is. A building dissolved from
     pieces cut at seams gets the rings it would have had traced whole, so the Douglas-Peucker
     simplification, which keeps a ring's first vertex, gives it the same outline wherever the
     seams fell. (GEOS's normal form starts a ring at its least x, then y: applied with x and y

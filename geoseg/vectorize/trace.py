@@ -7,7 +7,8 @@ the run of the same label that starts where it ends; where two do (two pixels of
 that touch only at a corner), the right turn is taken, so a ring never passes through a
 point twice and the rings of one label meet at most at points. The runs then fall into
 closed rings, each read from its first point in the array's order; a ring's points are its
-runs' starts, its corners. A label's one clockwise ring (on screen, rows down) is its shell,
+runs' starts, its corners. A label's one clockwise ring (as shapely reckons it, y up; it runs
+anticlockwise on screen, where rows go down) is its shell,
 the others are its holes (those below a size are left out before any polygon is made). The
 polygons are those of GDAL's 4-connected polygonize (``rasterio.features.shapes``), with the
 same first points and orientation.
@@ -52,7 +53,7 @@ def traced_polygons(labels: np.ndarray, x0: float = 0.0, y0: float = 0.0,
     ring_starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
     sizes = np.diff(np.r_[ring_starts, ring.size])
     twice_area = _twice_signed_areas(x, y, ring_starts)
-    shell = twice_area < 0  # clockwise on screen, rows down: negative
+    shell = twice_area < 0  # clockwise with y up (anticlockwise on screen, rows down): negative
     kept = shell | (twice_area >= 2 * min_hole)
     on_kept = np.repeat(kept, sizes)
     x, y, sizes, ring_labels, shell = x[on_kept], y[on_kept], sizes[kept], label[ring_starts[kept]], shell[kept]
