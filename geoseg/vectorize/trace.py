@@ -8,10 +8,10 @@ that touch only at a corner), the right turn is taken, so a ring never passes th
 point twice and the rings of one label meet at most at points. The runs then fall into
 closed rings, each read from its first point in the array's order; a ring's points are its
 runs' starts, its corners. A label's one clockwise ring (as shapely reckons it, y up; it runs
-anticlockwise on screen, where rows go down) is its shell,
-the others are its holes (those below a size are left out before any polygon is made). The
-polygons are those of GDAL's 4-connected polygonize (``rasterio.features.shapes``), with the
-same first points and orientation.
+anticlockwise on screen, where rows go down) is its shell, the others are its holes (those
+below a size are left out before any polygon is made). The polygons are those of GDAL's
+4-connected polygonize (``rasterio.features.shapes``), with the same first points and
+orientation.
 """
 
 from __future__ import annotations
