@@ -427,8 +427,8 @@ def outlines(geoms: np.ndarray, max_hole: float, tolerance: float) -> list[Polyg
     """Holes filled and outlines simplified, in pixel units; always one valid polygon each.
     Douglas-Peucker first (fast); where that breaks a polygon, the topology-preserving
     simplifier."""
-    # every ring as the tracer starts and turns it (:func:`as_traced`), then collinear vertices dropped
-    geoms = shapely.simplify(as_traced(holes_filled(geoms, max_hole)), 0, preserve_topology=False)
+    # drop collinear vertices: rings start at a corner (as traced, or as_traced where dissolved)
+    geoms = shapely.simplify(holes_filled(geoms, max_hole), 0, preserve_topology=False)
     if tolerance > 0:
         simple = shapely.simplify(geoms, tolerance, preserve_topology=False)
         valid = shapely.is_valid(simple) & ~shapely.is_empty(simple)
@@ -522,7 +522,8 @@ def holes_filled(geoms: np.ndarray, max_hole_area: float) -> np.ndarray:
 
 def dissolved(buildings: list[Building]) -> np.ndarray:
     """Each building's :attr:`~Building.geometry`, the pieces of all those with several
-    dissolved in one array call (a row of pieces per building)."""
+    dissolved in one array call (a row of pieces per building) and their rings then started
+    and turned as the tracer would have made them whole (:func:`as_traced`)."""
     geoms = np.empty(len(buildings), dtype=object)
     geoms[:] = [building.parts[0] if len(building.parts) == 1 else None for building in buildings]
     several = [i for i, building in enumerate(buildings) if len(building.parts) != 1]
@@ -530,7 +531,7 @@ def dissolved(buildings: list[Building]) -> np.ndarray:
         pieces = np.full((len(several), max(1, *(len(buildings[i].parts) for i in several))), None, dtype=object)
         for row, i in enumerate(several):
             pieces[row, :len(buildings[i].parts)] = buildings[i].parts
-        geoms[several] = shapely.union_all(pieces, axis=1)  # None: no piece, left out
+        geoms[several] = as_traced(shapely.union_all(pieces, axis=1))  # None: no piece, left out
     return geoms
 
 
