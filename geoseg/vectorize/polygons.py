@@ -56,7 +56,8 @@ class Building:
 
     @property
     def geometry(self) -> Polygon:
-        return self.parts[0] if len(self.parts) == 1 else shapely.union_all(self.parts)
+        """The building's pieces as one geometry (:func:`dissolved`)."""
+        return dissolved([self])[0]
 
     @property
     def score(self) -> float:
@@ -521,9 +522,9 @@ def holes_filled(geoms: np.ndarray, max_hole_area: float) -> np.ndarray:
 
 
 def dissolved(buildings: list[Building]) -> np.ndarray:
-    """Each building's :attr:`~Building.geometry`, the pieces of all those with several
-    dissolved in one array call (a row of pieces per building) and their rings then started
-    and turned as the tracer would have made them whole (:func:`as_traced`)."""
+    """Each building's pieces as one geometry: a single piece as it is, the pieces of all those
+    with several dissolved in one array call (a row of pieces per building) and their rings
+    then started and turned as the tracer would have made them whole (:func:`as_traced`)."""
     geoms = np.empty(len(buildings), dtype=object)
     geoms[:] = [building.parts[0] if len(building.parts) == 1 else None for building in buildings]
     several = [i for i, building in enumerate(buildings) if len(building.parts) != 1]
