@@ -21,7 +21,7 @@ from geoseg.options import PredictOptions
 from geoseg.progress import Progress, no_progress
 from geoseg.read.area import area_of_interest, searched_area
 from geoseg.read.resample import scene_view
-from geoseg.read.scene import open_scene, reading
+from geoseg.read.scene import open_scene, reading, valid_pixels
 from geoseg.stitch.background import Background
 from geoseg.stitch.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer, to_byte
 from geoseg.timing import Stopwatch
@@ -64,7 +64,7 @@ def vectorize_raster(raster: str | Path, output: str | Path, options: PredictOpt
                     window = Window(0, y, seen.width, min(BLOCK, seen.height - y))
                     with watch("read"), reading(src):
                         values = seen.read(1, window=window)
-                        valid = seen.dataset_mask(window=window) > 0
+                        valid = valid_pixels(seen, window)
                     stripes.put((y, _as_byte(values)[None], valid))
                     progress("vectorize", window.height, seen.height)
     seconds = time.perf_counter() - started
