@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from geoseg.errors import GeosegError
-from geoseg.vectorize.polygons import MAX_LABEL_THREADS, STRIPS_PER_PROCESS, StripPolygonizer, label_workers, strip_rows
+from geoseg.vectorize.polygons import (MAX_LABEL_PROCESSES, MAX_LABEL_THREADS, STRIPS_PER_PROCESS, StripPolygonizer,
+                                      label_workers, strip_rows)
 from geoseg.vectorize.processes import ProcessPool, receive, send
 
 
@@ -96,8 +97,9 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
 
 def test_processes_are_started_only_where_they_pay():
     assert strip_rows(8000) == 256 and strip_rows(16000) == 128
-    assert (STRIPS_PER_PROCESS, MAX_LABEL_THREADS) == (8, 4)
-    assert label_workers(16, 16000, 16000) == 15  # 125 strips: a process per 8
+    assert (STRIPS_PER_PROCESS, MAX_LABEL_THREADS, MAX_LABEL_PROCESSES) == (8, 4, 8)
+    assert label_workers(16, 16000, 16000) == 8  # 125 strips would make 15 processes, one per 8: at most 8
+    assert label_workers(12, 8000, 16000) == 7  # 63 strips: a process per 8
     assert label_workers(16, 8000, 8000) == 4  # 32 strips: 4 processes would not beat 4 threads
     assert label_workers(2, 8000, 8000) == 2  # threads
     assert label_workers(16, 500, 1000) == 2  # 2 strips

@@ -42,6 +42,9 @@ STRIP_PIXELS = 2**21  # a strip's pixels: what one vectorising worker holds (abo
 MAX_STRIP_ROWS = 256
 STRIPS_PER_PROCESS = 8  # a worker process costs about 0.4 s of CPU to start: what 8 strips of 2 MP cost to label
 MAX_LABEL_THREADS = 4  # labelling holds Python's lock for about 1/7 of its time: threads up to 4, then processes
+# A process labels about 40 MP/s of dense town and holds 60-100 MB: eight keep up with 300 MP/s,
+# three times what a GPU run end to end asks, and more would only cost memory and start-up.
+MAX_LABEL_PROCESSES = 8
 Strip = tuple[int, np.ndarray, np.ndarray]  # (first row, classes (0 = none), score uint8)
 
 
@@ -208,9 +211,10 @@ def strip_rows(width: int) -> int:
 def label_workers(cores: int, height: int, width: int) -> int:
     """Workers worth having to label a ``height`` x ``width`` raster with ``cores`` cores: a
     thread per core and strip up to :data:`MAX_LABEL_THREADS`, a process per core beyond that
-    where there are :data:`STRIPS_PER_PROCESS` strips for each (:func:`labelled_strips`)."""
+    where there are :data:`STRIPS_PER_PROCESS` strips for each, at most
+    :data:`MAX_LABEL_PROCESSES` (:func:`labelled_strips`)."""
     strips = -(-height // strip_rows(width))
-    processes = min(cores, strips // STRIPS_PER_PROCESS)
+    processes = min(cores, strips // STRIPS_PER_PROCESS, MAX_LABEL_PROCESSES)
     return processes if processes > MAX_LABEL_THREADS else max(1, min(cores, strips, MAX_LABEL_THREADS))
 
 
