@@ -77,6 +77,11 @@ def _bbox(ctx, param, value: str | None) -> tuple[float, float, float, float] | 
     return box
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun in the number it takes: "1 building", "2 buildings"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def show_summary(summary: dict, as_json: bool, line: str) -> None:
     """The summary on stdout: one JSON line with --json, else ``line`` unless -q."""
     if as_json:
@@ -256,14 +261,14 @@ def predict(scene, output, raster, raster_format, preview, existing, changes, cr
                       overwrite=overwrite, creation_options=creation_options, progress=report, comparison=comparison)
     written = ", ".join(p for p in (summary["output"], summary["raster"], summary["preview"]) if p)
     show_summary(summary, as_json,
-                 (f"{summary['buildings']} {'class regions' if summary['multiclass'] else 'buildings'} "
+                 (counted(summary["buildings"], "class region" if summary["multiclass"] else "building") + " "
                   if summary["buildings"] is not None else "")
                  + f"-> {written} "
                  f"({summary['width']}x{summary['height']} px"
                  + (", in pixel coordinates: the image has no georeference" if summary["pixel_coordinates"] else "")
                  + (f", seen at {summary['gsd_m']:.2f} m" if summary["resampled"] else "")
                  + (f", inside {summary['area_of_interest']}" if summary["area_of_interest"] else "")
-                 + (f", {summary['cut_regions']} regions over --max-size cut" if summary["cut_regions"] else "")
+                 + (f", {counted(summary['cut_regions'], 'region')} over --max-size cut" if summary["cut_regions"] else "")
                  + f", {summary['seconds']:.1f} s, "
                  f"{summary['megapixels_per_second']:.2f} MP/s on {summary['device']}, model {summary['model']})")
     if summary["changes"] and not as_json and not said("quiet"):
@@ -317,9 +322,9 @@ def vectorize(raster, output, overwrite, progress_mode, as_json, **params):
     with reporting(progress_mode, said("quiet")) as report:
         summary = vectorize_raster(raster, output, options, overwrite=overwrite, progress=report)
     show_summary(summary, as_json,
-                 f"{summary['buildings']} buildings -> {summary['output']} ({summary['width']}x{summary['height']} px, "
+                 f"{counted(summary['buildings'], 'building')} -> {summary['output']} ({summary['width']}x{summary['height']} px, "
                  f"threshold {summary['threshold']:g}"
-                 + (f", {summary['cut_regions']} regions over --max-size cut" if summary["cut_regions"] else "")
+                 + (f", {counted(summary['cut_regions'], 'region')} over --max-size cut" if summary["cut_regions"] else "")
                  + f", {summary['seconds']:.1f} s)")
 
 
@@ -480,7 +485,7 @@ def batch(input_dir, output_dir, vector_format, pattern, recursive, workers, das
     show_summary(summary, as_json,
                  f"{summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed "
                  f"of {summary['inputs']} ({summary['megapixels']:.1f} MP, {summary['megapixels_per_second']:.2f} MP/s)"
-                 + (f"; merged {summary['merged_buildings']} buildings -> {summary['merged']}" if merge else ""))
+                 + (f"; merged {counted(summary['merged_buildings'], 'building')} -> {summary['merged']}" if merge else ""))
     if summary["failed"]:
         sys.exit(EXIT_FAILED)
 

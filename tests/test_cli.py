@@ -149,3 +149,10 @@ def test_models_lists_the_default_with_its_weights():
     assert default["default"] and default["weights"] and sum(r["default"] for r in rows.values()) == 1
     assert default["parameters"] == 2_533_098  # as shipped: with its separation output
     assert not rows["enet-buildings"]["weights"] and rows["enet-camvid"]["classes"] == 12
+
+
+def test_summary_lines_count_in_the_right_number():
+    from geoseg.cli import counted
+
+    assert [counted(n, "building") for n in (0, 1, 2)] == ["0 buildings", "1 building", "2 buildings"]
+    assert counted(1, "class region") == "1 class region" and counted(3, "class region") == "3 class regions"

@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 
 from geoseg.errors import GeosegError
-from geoseg.vectorize.polygons import (MAX_LABEL_PROCESSES, MAX_LABEL_THREADS, STRIPS_PER_PROCESS, StripPolygonizer,
-                                      label_workers, strip_rows)
+from geoseg.vectorize.polygons import (
+    MAX_LABEL_PROCESSES,
+    MAX_LABEL_THREADS,
+    STRIPS_PER_PROCESS,
+    StripPolygonizer,
+    label_workers,
+    strip_rows,
+)
 from geoseg.vectorize.processes import ProcessPool, receive, send
 
 
