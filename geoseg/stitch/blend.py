@@ -105,7 +105,9 @@ class StripeStitcher:
         for y in range(self.top, stop, self.block):
             self.sink(y, self._finished(self.buffer[:, y - self.top:min(y + self.block, stop) - self.top]))
         keep = self.buffer.shape[1] - n
-        self.buffer[:, :keep] = self._copy(self.buffer[:, n:])
+        for start in range(0, keep, n):  # the kept rows move up n rows in pieces that do not overlap
+            end = min(start + n, keep)   # their source, so no temporary copy of them is made
+            self.buffer[:, start:end] = self.buffer[:, start + n:end + n]
         self.buffer[:, keep:] = 0.0
         self.top = stop
 
@@ -122,10 +124,6 @@ class StripeStitcher:
     @staticmethod
     def _multiply(prediction: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
         np.multiply(prediction, weight, out=out)
-
-    @staticmethod
-    def _copy(rows: np.ndarray) -> np.ndarray:
-        return rows  # NumPy copies overlapping slices safely
 
     @staticmethod
     def _finished(rows: np.ndarray) -> np.ndarray:

@@ -37,10 +37,6 @@ class DeviceStitcher(StripeStitcher):
     def _multiply(prediction: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> None:
         torch.mul(prediction, weight, out=out)  # uint8 x float32: float32, exactly as NumPy's
 
-    @staticmethod
-    def _copy(rows: torch.Tensor) -> torch.Tensor:
-        return rows.clone()  # torch does not copy overlapping slices safely
-
     def _finished(self, rows: torch.Tensor) -> np.ndarray:
         if rows.shape[0] == 1:
             return rows.round().to(torch.uint8).cpu().numpy()
