@@ -28,7 +28,7 @@ from geoseg.read.scene import Scaling, check_georeference, open_scene, scene_sca
 from geoseg.read.sources import Source, as_source, remote_settings, source_name
 from geoseg.read.tileservice import is_tile_service, service_scene
 from geoseg.read.tiling import TileGrid, tile_grid
-from geoseg.stitch.background import Background
+from geoseg.stitch.background import Background, heap_frozen
 from geoseg.stitch.blend import StripeStitcher
 from geoseg.stitch.device import DeviceStitcher
 from geoseg.stitch.stripes import BLOCK, RasterLayout, StripeVectorizer
@@ -134,7 +134,7 @@ def predict(
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, dst, watch, thumbnail=thumbnail,
                                           sink=buildings.add if polygons else None,
                                           workers=label_workers(options.cores(), seen.height, seen.width))
-            with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
+            with heap_frozen(), Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 infer_scene(view, predictor, chosen, scaling, grid, options.batch_size, layout.sink(seen, stripes.put),
                             progress, watch, options.cores())
             with watch("write"):

@@ -1,8 +1,10 @@
+import gc
 import threading
+import weakref
 
 import pytest
 
-from geoseg.stitch.background import Background
+from geoseg.stitch.background import Background, heap_frozen
 
 
 def test_consumer_sees_every_item_in_order_and_returns():
@@ -46,3 +48,27 @@ def test_caller_error_stops_the_consumer_without_draining():
             release.set()
             raise KeyError("caller failed")
     assert len(seen) <= 2 and bg.result is None
+
+
+class _Node:
+    """An object in a reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _cycle() -> weakref.ref:
+    return weakref.ref(_Node())
+
+
+def test_a_frozen_heap_keeps_older_cycles_until_the_block_ends_and_collects_newer_ones():
+    before = gc.get_freeze_count()
+    old = _cycle()
+    with heap_frozen():
+        assert gc.get_freeze_count() > before
+        new = _cycle()
+        gc.collect()
+        assert old() is not None and new() is None  # what existed on entry is not scanned
+    assert gc.get_freeze_count() == before
+    gc.collect()
+    assert old() is None

@@ -240,6 +240,17 @@ def test_a_png_probability_raster_holds_the_geotiffs_first_band(tmp_path, bright
     assert not list(tmp_path.glob(".*"))
 
 
+def test_a_run_leaves_the_objects_made_before_it_to_the_collector_only_after_it(tmp_path, bright_predictor):
+    import gc
+
+    scene = write_scene(tmp_path / "s.tif", rectangles_scene(300, 300, [(5, 5, 25, 35)]))
+    frozen = []
+    before = gc.get_freeze_count()
+    predict(scene, tmp_path / "b.gpkg", TILES, predictor=bright_predictor,
+            progress=lambda stage, done, total: frozen.append(gc.get_freeze_count()))
+    assert frozen and min(frozen) > before and gc.get_freeze_count() == before
+
+
 def test_the_package_level_api_runs_the_pipeline(tmp_path, bright_predictor):
     import geoseg
 

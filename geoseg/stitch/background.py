@@ -3,6 +3,8 @@ them as an iterator. Writing and vectorising finished stripes this way runs besi
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -13,6 +15,20 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 _END = object()
 GRACE_SECONDS = 1.0  # how long a failed or interrupted caller waits for its consumer to stop
+
+
+@contextlib.contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Python's cyclic garbage collector leaves the objects that exist on entry (modules, the
+    model, the caller's own) unscanned until the block ends. A full collection scans every
+    object it tracks while it holds the interpreter's lock, so all of a run's threads stop for
+    it: 0.1 s each time with torch loaded, three times in a 256 MP run. Objects made inside the
+    block are collected as usual; on exit the frozen ones are tracked again."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class Stopped(Exception):

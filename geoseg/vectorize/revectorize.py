@@ -22,7 +22,7 @@ from geoseg.progress import Progress, no_progress
 from geoseg.read.area import area_of_interest, searched_area
 from geoseg.read.resample import scene_view
 from geoseg.read.scene import open_scene, reading, valid_pixels
-from geoseg.stitch.background import Background
+from geoseg.stitch.background import Background, heap_frozen
 from geoseg.stitch.stripes import BLOCK, TAG_SEPARATE, TAG_THRESHOLD, RasterLayout, StripeVectorizer, to_byte
 from geoseg.timing import Stopwatch
 from geoseg.vectorize.polygons import label_workers
@@ -59,7 +59,7 @@ def vectorize_raster(raster: str | Path, output: str | Path, options: PredictOpt
         with BuildingSink(output, src.crs, layout.schema(shaping), overwrite, provenance) as buildings:
             vectorizer = StripeVectorizer(layout, seen.transform, seen.crs, shaping, None, watch, sink=buildings.add,
                                           workers=label_workers(options.cores(), seen.height, seen.width))
-            with Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
+            with heap_frozen(), Background(vectorizer, name="geoseg-vectorize", stop=vectorizer.stop) as stripes:
                 for y in range(0, seen.height, BLOCK):
                     window = Window(0, y, seen.width, min(BLOCK, seen.height - y))
                     with watch("read"), reading(src):
