@@ -100,13 +100,14 @@ def test_a_package_that_crashes_its_trial_is_never_loaded_here(tmp_path, monkeyp
     """A compiled package is native code: one that kills the process that loads it (as on CUDA
     with PyTorch 2.11) must die in the child that proves it, not in the user's run."""
     from geoseg.infer import compiled
+    from geoseg.infer.folding import fold_batch_norms
     from geoseg.models import registry
 
     monkeypatch.setenv("GEOSEG_CACHE", str(tmp_path))
     net, card = registry.load("eunet-buildings")
     x = np.zeros((2, 3, 32, 32), dtype=np.uint8)
     example = torch.zeros(x.shape).contiguous(memory_format=torch.channels_last)  # as normalised for the network
-    package = compiled.package_path(net.eval(), card, example)
+    package = compiled.package_path(fold_batch_norms(net), card, example)  # the network as the backend runs it
     package.write_bytes(b"\x7fELF not really a package")  # as if a compile had left a broken one
     loaded = []
     monkeypatch.setattr(compiled, "load", lambda path: loaded.append(path))

@@ -16,6 +16,7 @@ import torch
 from geoseg.errors import GeosegError
 from geoseg.infer.cache import file_digest, network_digest
 from geoseg.infer.compiled import compiled_network
+from geoseg.infer.folding import fold_batch_norms
 from geoseg.models import registry
 from geoseg.models.card import ModelCard
 from geoseg.models.heads import building_probability
@@ -88,7 +89,9 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 class TorchBackend(TwoSteps):
     """Runs a PyTorch network in inference mode, channels-last, wholly in fp32, bf16 or fp16
-    (the sigmoid/softmax in fp32), eagerly or compiled ahead of time (:mod:`geoseg.infer.compiled`).
+    (the sigmoid/softmax in fp32), its batch normalisations folded into the convolutions
+    before them in fp32 first (:mod:`geoseg.infer.folding`; the network is changed in place),
+    eagerly or compiled ahead of time (:mod:`geoseg.infer.compiled`).
     Tiles travel as bytes and are normalised on the device; probabilities come back as bytes.
     On CUDA the tiles go up from a pinned buffer of the preparing thread's own, reused batch
     after batch (once its last copy has finished).
@@ -105,7 +108,7 @@ class TorchBackend(TwoSteps):
         if not reduced_precision_ok(device, precision):
             raise GeosegError(f"--precision {precision} is not supported on {device.type} here; use fp32")
         self.dtype = DTYPES[precision]
-        self.eager = model.to(device, dtype=self.dtype, memory_format=torch.channels_last).eval()
+        self.eager = fold_batch_norms(model).to(device, dtype=self.dtype, memory_format=torch.channels_last)
         self.card = card
         self.compile = compile
         self.batch_size = batch_size
